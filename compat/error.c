@@ -1,0 +1,114 @@
+/*
+ * QEMU's Error API and warn_report(), reduced to what dump/windmp/ needs
+ * outside QEMU.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+
+struct Error {
+    char *msg;
+};
+
+static WarnHandler *warn_handler;
+static void *warn_opaque;
+
+void error_setg(Error **errp, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!errp) {
+        return;
+    }
+    g_assert(*errp == NULL);
+    *errp = g_new0(Error, 1);
+    va_start(ap, fmt);
+    (*errp)->msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+}
+
+void error_setg_errno(Error **errp, int os_errno, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    if (!errp) {
+        return;
+    }
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    error_setg(errp, "%s: %s", msg, g_strerror(os_errno));
+}
+
+void error_prepend(Error **errp, const char *fmt, ...)
+{
+    g_autofree char *pre = NULL;
+    char *old;
+    va_list ap;
+
+    if (!errp || !*errp) {
+        return;
+    }
+    va_start(ap, fmt);
+    pre = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    old = (*errp)->msg;
+    (*errp)->msg = g_strconcat(pre, old, NULL);
+    g_free(old);
+}
+
+void error_propagate(Error **dst_errp, Error *local_err)
+{
+    if (!local_err) {
+        return;
+    }
+    if (dst_errp && !*dst_errp) {
+        *dst_errp = local_err;
+    } else {
+        error_free(local_err);
+    }
+}
+
+const char *error_get_pretty(const Error *err)
+{
+    return err->msg;
+}
+
+void error_free(Error *err)
+{
+    if (err) {
+        g_free(err->msg);
+        g_free(err);
+    }
+}
+
+void error_report_err(Error *err)
+{
+    fprintf(stderr, "%s\n", err->msg);
+    error_free(err);
+}
+
+void windmp_set_warn_handler(WarnHandler *fn, void *opaque)
+{
+    warn_handler = fn;
+    warn_opaque = opaque;
+}
+
+void warn_report(const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (warn_handler) {
+        warn_handler(msg, warn_opaque);
+    } else {
+        fprintf(stderr, "warning: %s\n", msg);
+    }
+}

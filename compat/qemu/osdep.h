@@ -1,0 +1,31 @@
+/*
+ * The part of QEMU's qemu/osdep.h that dump/windmp/ needs, for builds of
+ * the core outside QEMU (the windmp tool and the unit tests).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef WINDMP_COMPAT_OSDEP_H
+#define WINDMP_COMPAT_OSDEP_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <glib.h>
+
+#define QEMU_BUILD_BUG_ON(x) G_STATIC_ASSERT(!(x))
+#define QEMU_PACKED __attribute__((packed))
+#define G_GNUC_PRINTF_ATTR(a, b) G_GNUC_PRINTF(a, b)
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(x) (sizeof(x) / sizeof((x)[0]))
+#endif
+
+#endif

@@ -1,0 +1,289 @@
+/*
+ * Windows crash dump (dump-guest-memory -w, format win-dmp)
+ *
+ * The adapter between QEMU's dump machinery and the win-dmp core in
+ * dump/windmp/: it hands the core guest RAM (the dump's own snapshot of
+ * the RAM blocks, so no device is ever reached), the vCPU registers and
+ * the guest's vmcoreinfo note, and streams what the core plans to the
+ * dump's file descriptor.
+ *
+ * Copyright (c) 2018 Virtuozzo International GmbH
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "system/dump.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "hw/core/cpu.h"
+#include "hw/misc/vmcoreinfo.h"
+#include "win_dump.h"
+#include "windmp/windmp.h"
+#include "cpu.h"
+
+#if defined(TARGET_X86_64)
+
+#define WIN_DUMP_NOTE_MAX   VMCOREINFO_WIN_DUMP_NOTE_SIZE64
+
+/* 100 ns ticks from 1601-01-01 to 1970-01-01 */
+#define FILETIME_UNIX_EPOCH 116444736000000000ull
+
+bool win_dump_available(Error **errp)
+{
+    VMCoreInfoState *vmci = vmcoreinfo_find();
+    g_autofree uint8_t *note = NULL;
+    uint32_t size;
+
+    if (!vmci) {
+        error_setg(errp, "win-dmp needs the guest's Windows crash dump"
+                   " header, which comes through the vmcoreinfo device");
+        error_append_hint(errp, "Start QEMU with -device vmcoreinfo (libvirt:"
+                          " <vmcoreinfo state='on'/> in <features>) and run"
+                          " the virtio-win fwcfg driver in the guest.\n");
+        return false;
+    }
+    size = le32_to_cpu(vmci->vmcoreinfo.size);
+    if (!vmci->has_vmcoreinfo ||
+        le16_to_cpu(vmci->vmcoreinfo.guest_format) !=
+        FW_CFG_VMCOREINFO_FORMAT_ELF) {
+        error_setg(errp, "win-dmp: the guest has not published a Windows"
+                   " crash dump header");
+        error_append_hint(errp, "Install and start the virtio-win fwcfg"
+                          " driver in the guest (Device Manager: \"QEMU FwCfg"
+                          " Device\"); it publishes the header when it"
+                          " loads, so a guest that is still booting has none"
+                          " yet.\n");
+        return false;
+    }
+    /* the note can't be a header if it is larger than the largest one */
+    if (size < VMCOREINFO_ELF_NOTE_HDR_SIZE || size > WIN_DUMP_NOTE_MAX) {
+        error_setg(errp, "win-dmp: the guest's vmcoreinfo note (%" PRIu32
+                   " bytes) is not a Windows crash dump header", size);
+        error_append_hint(errp, "Is this a Linux guest? Use the elf or"
+                          " kdump formats for it.\n");
+        return false;
+    }
+    note = g_malloc(size);
+    if (!dump_read_guest_ram(le64_to_cpu(vmci->vmcoreinfo.paddr), note,
+                             size)) {
+        error_setg(errp, "win-dmp: the guest's vmcoreinfo note is not in"
+                   " guest RAM");
+        return false;
+    }
+    if (!windmp_note_check(note, size, errp)) {
+        error_prepend(errp, "win-dmp: ");
+        return false;
+    }
+    return true;
+}
+
+/* The dump's snapshot of guest RAM, without ROM */
+typedef struct QemuGuest {
+    DumpState *s;
+    GArray *ram;                /* of WinDumpRange */
+    GArray *host;               /* of uint8_t *, parallel to ram */
+} QemuGuest;
+
+static const uint8_t *guest_ram_ptr(QemuGuest *qg, uint64_t pa, uint64_t *len)
+{
+    guint i;
+
+    for (i = 0; i < qg->ram->len; i++) {
+        WinDumpRange *r = &g_array_index(qg->ram, WinDumpRange, i);
+
+        if (pa >= r->start && pa < r->end) {
+            *len = MIN(*len, r->end - pa);
+            return g_array_index(qg->host, uint8_t *, i) + (pa - r->start);
+        }
+    }
+    return NULL;
+}
+
+static bool guest_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
+{
+    uint8_t *p = buf;
+
+    while (len) {
+        uint64_t n = len;
+        const uint8_t *src = guest_ram_ptr(opaque, pa, &n);
+
+        if (!src) {
+            return false;
+        }
+        memcpy(p, src, n);
+        p += n;
+        pa += n;
+        len -= n;
+    }
+    return true;
+}
+
+static const void *guest_map(void *opaque, uint64_t pa, uint64_t *len)
+{
+    return guest_ram_ptr(opaque, pa, len);
+}
+
+static void guest_unmap(void *opaque, const void *ptr, uint64_t len)
+{
+}
+
+static const WinDumpGuestOps guest_ops = {
+    .read = guest_read,
+    .map = guest_map,
+    .unmap = guest_unmap,
+};
+
+static void guest_ram_init(QemuGuest *qg, DumpState *s)
+{
+    GuestPhysBlock *block;
+
+    qg->s = s;
+    qg->ram = g_array_new(false, false, sizeof(WinDumpRange));
+    qg->host = g_array_new(false, false, sizeof(uint8_t *));
+    QTAILQ_FOREACH(block, &s->guest_phys_blocks.head, next) {
+        WinDumpRange r = { block->target_start, block->target_end };
+        WinDumpRange *last = qg->ram->len ?
+            &g_array_index(qg->ram, WinDumpRange, qg->ram->len - 1) : NULL;
+
+        /* a run that covers firmware would claim ROM is RAM */
+        if (memory_region_is_rom(block->mr) ||
+            memory_region_is_romd(block->mr)) {
+            continue;
+        }
+        if (last && last->end == r.start &&
+            g_array_index(qg->host, uint8_t *, qg->ram->len - 1) +
+            (last->end - last->start) == block->host_addr) {
+            last->end = r.end;
+            continue;
+        }
+        g_array_append_val(qg->ram, r);
+        g_array_append_val(qg->host, block->host_addr);
+    }
+}
+
+static void cpu_state(WinDumpCpu *c, CPUState *cs)
+{
+    CPUX86State *env = &X86_CPU(cs)->env;
+    int i;
+
+    memset(c, 0, sizeof(*c));
+    for (i = 0; i < 16; i++) {
+        c->regs[i] = env->regs[i];
+    }
+    c->rip = env->eip;
+    c->rflags = cpu_compute_eflags(env);
+    for (i = 0; i < 6; i++) {
+        c->sel[i] = env->segs[i].selector;
+    }
+    for (i = 0; i < 8; i++) {
+        c->dr[i] = env->dr[i];
+    }
+
+    /* the FXSAVE image, as helper_fxsave() lays it out */
+    c->fx.ControlWord = env->fpuc;
+    c->fx.StatusWord = (env->fpus & ~0x3800) | (env->fpstt & 7) << 11;
+    for (i = 0; i < 8; i++) {
+        c->fx.TagWord |= !env->fptags[i] << i;
+    }
+    c->fx.ErrorOpcode = env->fpop;
+    c->fx.ErrorOffset = env->fpip;
+    c->fx.ErrorSelector = env->fpcs;
+    c->fx.DataOffset = env->fpdp;
+    c->fx.DataSelector = env->fpds;
+    c->fx.MxCsr = env->mxcsr;
+    c->fx.MxCsr_Mask = 0xffff;
+    for (i = 0; i < 8; i++) {
+        floatx80 st = env->fpregs[(env->fpstt + i) & 7].d;
+
+        c->fx.FloatRegisters[i].low = st.low;
+        c->fx.FloatRegisters[i].high = st.high;
+    }
+    for (i = 0; i < 16; i++) {
+        c->fx.XmmRegisters[i].low = env->xmm_regs[i].ZMM_Q(0);
+        c->fx.XmmRegisters[i].high = env->xmm_regs[i].ZMM_Q(1);
+    }
+    c->crashed = cs->crash_occurred;
+}
+
+static bool write_fd(void *opaque, const void *buf, size_t len, Error **errp)
+{
+    DumpState *s = opaque;
+
+    if (qemu_write_full(s->fd, buf, len) != len) {
+        error_setg_errno(errp, errno, "failed to write the dump");
+        return false;
+    }
+    s->written_size += len;
+    return true;
+}
+
+void create_win_dump(DumpState *s, Error **errp)
+{
+    QemuGuest qg;
+    WinDumpGuest g = { .ops = &guest_ops, .opaque = &qg };
+    WinDumpOptions opts = {
+        .system_time = g_get_real_time() * 10 + FILETIME_UNIX_EPOCH,
+    };
+    g_autofree WinDumpCpu *cpus = NULL;
+    WinDump wd;
+    CPUState *cs;
+    unsigned i = 0;
+
+    if (!s->guest_note) {
+        /* the note changed after win_dump_available() looked at it */
+        error_setg(errp, "win-dmp: the guest's vmcoreinfo note is gone");
+        return;
+    }
+
+    guest_ram_init(&qg, s);
+    g.ram = (WinDumpRange *)qg.ram->data;
+    g.nr_ram = qg.ram->len;
+
+    CPU_FOREACH(cs) {
+        i++;
+    }
+    cpus = g_new(WinDumpCpu, i);
+    g.nr_cpus = i;
+    g.cpus = cpus;
+    i = 0;
+    CPU_FOREACH(cs) {
+        cpu_state(&cpus[i++], cs);
+    }
+
+    if (!windmp_prepare(&wd, &g, s->guest_note, s->guest_note_size, &opts,
+                        errp)) {
+        error_prepend(errp, "win-dmp: ");
+        goto out;
+    }
+    s->total_size = wd.total_size;
+    if (!windmp_write(&wd, &g, write_fd, s, errp)) {
+        error_prepend(errp, "win-dmp: ");
+        /* leave no file behind that could pass for a complete dump */
+        if (ftruncate(s->fd, 0) < 0 && errno != EINVAL) {
+            warn_report("win-dmp: could not truncate the incomplete dump: %s",
+                        strerror(errno));
+        }
+    }
+    windmp_cleanup(&wd);
+
+out:
+    g_array_free(qg.ram, true);
+    g_array_free(qg.host, true);
+}
+
+#else /* !TARGET_X86_64 */
+
+bool win_dump_available(Error **errp)
+{
+    error_setg(errp, "Windows dump is only available for x86-64");
+
+    return false;
+}
+
+void create_win_dump(DumpState *s, Error **errp)
+{
+    win_dump_available(errp);
+}
+
+#endif

@@ -1,0 +1,762 @@
+/*
+ * Windows crash dump core: check and patch the guest's header
+ *
+ * The Windows driver (virtio-win fwcfg) can only publish a header that it
+ * built at boot.  What it could not know is filled in here from the
+ * stopped guest: the KDBG that WinDbg bootstraps from, the bugcheck, the
+ * PFN database and each processor's registers.  Every value taken from
+ * the guest is bounded before use: this file is the trust boundary.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/error-report.h"
+#include "qemu/bswap.h"
+#include "windmp.h"
+
+#define NOTE_NAME       "VMCOREINFO"
+#define NOTE_NAME_SIZE  sizeof(NOTE_NAME)       /* with its NUL */
+
+/* A guest-physical range that readers of the dump depend on */
+typedef struct Protected {
+    WinDumpRange r;
+    const char *what;
+} Protected;
+
+/* One vCPU context to be shown in its KPRCB: up to two pages */
+typedef struct CpuContext {
+    uint64_t va;
+    unsigned nr_chunks;
+    WinDumpRange chunk[2];
+    bool ok;
+} CpuContext;
+
+static void fourcc(char out[5], const char in[4])
+{
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        out[i] = g_ascii_isprint(in[i]) ? in[i] : '?';
+    }
+    out[4] = 0;
+}
+
+bool windmp_is_ram(const WinDumpGuest *g, uint64_t pa, uint64_t len)
+{
+    size_t i;
+
+    if (len == 0 || pa + len < pa) {
+        return false;
+    }
+    for (i = 0; i < g->nr_ram; i++) {
+        if (pa >= g->ram[i].start && pa < g->ram[i].end) {
+            return pa + len <= g->ram[i].end;
+        }
+    }
+    return false;
+}
+
+bool windmp_read_phys(const WinDumpGuest *g, uint64_t pa, void *buf,
+                      uint64_t len, Error **errp)
+{
+    if (!windmp_is_ram(g, pa, len)) {
+        error_setg(errp, "physical range 0x%" PRIx64 "+0x%" PRIx64
+                   " is not guest RAM", pa, len);
+        return false;
+    }
+    if (!g->ops->read(g->opaque, pa, buf, len)) {
+        error_setg(errp, "cannot read guest RAM at 0x%" PRIx64, pa);
+        return false;
+    }
+    return true;
+}
+
+bool windmp_note_check(const void *note, size_t size, Error **errp)
+{
+    const uint8_t *p = note;
+    uint32_t namesz, descsz;
+    const WinDumpHeader *h;
+    char got[5];
+
+    if (size < VMCOREINFO_ELF_NOTE_HDR_SIZE) {
+        error_setg(errp, "the guest's vmcoreinfo note is too short (%zu bytes)"
+                   " to hold a Windows crash dump header", size);
+        return false;
+    }
+    namesz = ldl_le_p(p);
+    descsz = ldl_le_p(p + 4);
+    if (namesz != NOTE_NAME_SIZE || memcmp(p + 12, NOTE_NAME, namesz)) {
+        error_setg(errp, "the guest's vmcoreinfo note is not named "
+                   NOTE_NAME ", so it holds no Windows crash dump header");
+        return false;
+    }
+    if (descsz != sizeof(WinDumpHeader64) &&
+        descsz != sizeof(WinDumpHeader32)) {
+        error_setg(errp, "the guest's vmcoreinfo note holds %" PRIu32
+                   " bytes; a Windows crash dump header has %zu (x64)"
+                   " or %zu (x86): is this a Linux guest?", descsz,
+                   sizeof(WinDumpHeader64), sizeof(WinDumpHeader32));
+        return false;
+    }
+    if (size != VMCOREINFO_ELF_NOTE_HDR_SIZE + descsz) {
+        error_setg(errp, "the guest's vmcoreinfo note is %zu bytes but its"
+                   " header says %" PRIu32, size,
+                   VMCOREINFO_ELF_NOTE_HDR_SIZE + descsz);
+        return false;
+    }
+
+    h = (const WinDumpHeader *)(p + VMCOREINFO_ELF_NOTE_HDR_SIZE);
+    if (memcmp(h->Signature, "PAGE", 4)) {
+        fourcc(got, h->Signature);
+        error_setg(errp, "invalid Windows crash dump header: expected"
+                   " signature 'PAGE', got '%s'", got);
+        return false;
+    }
+    /* the signature must agree with the size the note gives */
+    if (memcmp(h->ValidDump, descsz == sizeof(WinDumpHeader64) ?
+               "DU64" : "DUMP", 4)) {
+        fourcc(got, h->ValidDump);
+        error_setg(errp, "invalid Windows crash dump header: a %" PRIu32
+                   "-byte header must be '%s', got '%s'", descsz,
+                   descsz == sizeof(WinDumpHeader64) ? "DU64" : "DUMP", got);
+        return false;
+    }
+    return true;
+}
+
+/* Copy the runs out of the header, checked against guest RAM */
+static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
+{
+    uint32_t nr_runs, max_runs;
+    uint64_t pages = 0, claimed, prev_end = 0;
+    uint32_t i;
+
+    if (wd->x64) {
+        nr_runs = le32_to_cpu(wd->hdr.x64.PhysicalMemoryBlock.NumberOfRuns);
+        claimed = le64_to_cpu(wd->hdr.x64.PhysicalMemoryBlock.NumberOfPages);
+        max_runs = WIN_DUMP_MAX_RUNS64;
+    } else {
+        nr_runs = le32_to_cpu(wd->hdr.x32.PhysicalMemoryBlock.NumberOfRuns);
+        claimed = le32_to_cpu(wd->hdr.x32.PhysicalMemoryBlock.NumberOfPages);
+        max_runs = WIN_DUMP_MAX_RUNS32;
+    }
+
+    if (nr_runs == 0 || nr_runs > max_runs) {
+        error_setg(errp, "the header lists %" PRIu32 " memory runs;"
+                   " between 1 and %" PRIu32 " fit in it", nr_runs, max_runs);
+        return false;
+    }
+
+    wd->extents = g_new(WinDumpRange, nr_runs);
+    for (i = 0; i < nr_runs; i++) {
+        uint64_t base, count;
+
+        if (wd->x64) {
+            base = le64_to_cpu(wd->hdr.x64.PhysicalMemoryBlock.Run[i].BasePage);
+            count = le64_to_cpu(
+                wd->hdr.x64.PhysicalMemoryBlock.Run[i].PageCount);
+        } else {
+            base = le32_to_cpu(wd->hdr.x32.PhysicalMemoryBlock.Run[i].BasePage);
+            count = le32_to_cpu(
+                wd->hdr.x32.PhysicalMemoryBlock.Run[i].PageCount);
+        }
+        /* 52 bits of physical address is all x86 has */
+        if (count == 0 || base >= (1ull << 40) || count >= (1ull << 40) ||
+            base + count > (1ull << 40)) {
+            error_setg(errp, "memory run %" PRIu32 " (base page 0x%" PRIx64
+                       ", 0x%" PRIx64 " pages) is not a valid page range",
+                       i, base, count);
+            return false;
+        }
+        if (base << WIN_DUMP_PAGE_BITS < prev_end) {
+            error_setg(errp, "memory run %" PRIu32 " (base page 0x%" PRIx64
+                       ") overlaps or precedes the run before it; runs must"
+                       " be sorted and disjoint", i, base);
+            return false;
+        }
+        wd->extents[i].start = base << WIN_DUMP_PAGE_BITS;
+        wd->extents[i].end = (base + count) << WIN_DUMP_PAGE_BITS;
+        if (!windmp_is_ram(g, wd->extents[i].start,
+                           wd->extents[i].end - wd->extents[i].start)) {
+            error_setg(errp, "memory run %" PRIu32 " (0x%" PRIx64 "-0x%"
+                       PRIx64 ") is not all guest RAM; the header may be"
+                       " stale (memory hot-plug?) or corrupt", i,
+                       wd->extents[i].start, wd->extents[i].end - 1);
+            return false;
+        }
+        prev_end = wd->extents[i].end;
+        pages += count;
+        wd->nr_extents++;
+    }
+
+    if (pages != claimed) {
+        warn_report("win-dmp: the header claims %" PRIu64 " pages but its"
+                    " runs hold %" PRIu64 "; using the runs", claimed, pages);
+    }
+    if (wd->x64) {
+        wd->hdr.x64.PhysicalMemoryBlock.NumberOfPages = cpu_to_le64(pages);
+    } else {
+        /* runs are below 2^40 bytes, but x86 counts pages in 32 bits */
+        if (pages > UINT32_MAX) {
+            error_setg(errp, "%" PRIu64 " pages do not fit in a 32-bit"
+                       " Windows crash dump header", pages);
+            return false;
+        }
+        wd->hdr.x32.PhysicalMemoryBlock.NumberOfPages = cpu_to_le32(pages);
+    }
+    wd->total_size = wd->hdr_size + (pages << WIN_DUMP_PAGE_BITS);
+    return true;
+}
+
+static uint64_t kdbg_u64(const WinDump *wd, unsigned off)
+{
+    return ldq_le_p(wd->kdbg + off);
+}
+
+/* A kernel pointer: 32-bit kernels keep them sign-extended in the KDBG */
+static uint64_t kdbg_ptr(const WinDump *wd, unsigned off)
+{
+    uint64_t v = kdbg_u64(wd, off);
+
+    return wd->x64 ? v : (uint32_t)v;
+}
+
+static bool read_ptr(WinDump *wd, WinDumpSpace *as, uint64_t va,
+                     uint64_t *ptr, Error **errp)
+{
+    if (wd->x64) {
+        uint64_t v;
+
+        if (!windmp_read_virt(as, va, &v, 8, errp)) {
+            return false;
+        }
+        *ptr = le64_to_cpu(v);
+    } else {
+        uint32_t v;
+
+        if (!windmp_read_virt(as, va, &v, 4, errp)) {
+            return false;
+        }
+        *ptr = le32_to_cpu(v);
+    }
+    return true;
+}
+
+/* Remember the physical pages behind [va, va + len) */
+static bool protect_virt(GArray *prot, WinDumpSpace *as, uint64_t va,
+                         uint64_t len, const char *what, Error **errp)
+{
+    while (len) {
+        uint64_t pa, left;
+        Protected p;
+
+        if (!windmp_translate(as, va, &pa, &left, errp)) {
+            return false;
+        }
+        p.r.start = pa;
+        p.r.end = pa + MIN(left, len);
+        p.what = what;
+        g_array_append_val(prot, p);
+        va += p.r.end - p.r.start;
+        len -= p.r.end - p.r.start;
+    }
+    return true;
+}
+
+static bool try_kdbg(WinDump *wd, WinDumpSpace *as, GArray *prot,
+                     uint64_t va, Error **errp)
+{
+    uint32_t size;
+    char got[5];
+
+    if (!wd->x64) {
+        va = (uint32_t)va;
+    }
+    if (!windmp_read_virt(as, va, wd->kdbg, KDBG_SIZE_OFFSET64 + 4, errp)) {
+        return false;
+    }
+    if (ldl_le_p(wd->kdbg + KDBG_OWNER_TAG_OFFSET64) !=
+        ldl_le_p("KDBG")) {
+        fourcc(got, (char *)wd->kdbg + KDBG_OWNER_TAG_OFFSET64);
+        error_setg(errp, "OwnerTag is '%s', not 'KDBG'", got);
+        return false;
+    }
+    size = ldl_le_p(wd->kdbg + KDBG_SIZE_OFFSET64);
+    if (size < KDBG_MIN_SIZE) {
+        error_setg(errp, "its Size is 0x%" PRIx32 ", too small to reach"
+                   " OffsetPrcbContext (0x%x)", size, KDBG_MIN_SIZE);
+        return false;
+    }
+    if (!windmp_read_virt(as, va, wd->kdbg, KDBG_MIN_SIZE, errp) ||
+        !protect_virt(prot, as, va, KDBG_MIN_SIZE, "the KDBG", errp)) {
+        return false;
+    }
+    wd->kdbg_va = va;
+    return true;
+}
+
+/*
+ * Windows 8 and later keep the KDBG encoded; the driver then leaves the
+ * address of a decoded copy in BugcheckParameter1.  WinDbg needs the
+ * header to point at a decoded one.
+ */
+static bool find_kdbg(WinDump *wd, WinDumpSpace *as, GArray *prot,
+                      Error **errp)
+{
+    uint64_t va, fallback;
+    Error *err = NULL;
+
+    if (wd->x64) {
+        va = le64_to_cpu(wd->hdr.x64.KdDebuggerDataBlock);
+        fallback = le64_to_cpu(wd->hdr.x64.BugcheckParameter1);
+    } else {
+        va = le32_to_cpu(wd->hdr.x32.KdDebuggerDataBlock);
+        fallback = le32_to_cpu(wd->hdr.x32.BugcheckParameter1);
+    }
+
+    if (try_kdbg(wd, as, prot, va, &err)) {
+        return true;
+    }
+    if (try_kdbg(wd, as, prot, fallback, errp)) {
+        error_free(err);
+        if (wd->x64) {
+            wd->hdr.x64.KdDebuggerDataBlock = cpu_to_le64(wd->kdbg_va);
+        } else {
+            wd->hdr.x32.KdDebuggerDataBlock = cpu_to_le32(wd->kdbg_va);
+        }
+        return true;
+    }
+    error_prepend(errp, "no usable KDBG: at KdDebuggerDataBlock 0x%" PRIx64
+                  ": %s; at the driver's copy (BugcheckParameter1) 0x%"
+                  PRIx64 ": ", va, error_get_pretty(err), fallback);
+    error_free(err);
+    return false;
+}
+
+static void patch_bugcheck(WinDump *wd, WinDumpSpace *as, GArray *prot)
+{
+    uint64_t va = kdbg_ptr(wd, KDBG_KI_BUGCHECK_DATA_OFFSET64);
+    uint8_t *data = wd->x64 ? wd->hdr.x64.BugcheckData :
+                              wd->hdr.x32.BugcheckData;
+    size_t size = wd->x64 ? sizeof(wd->hdr.x64.BugcheckData) :
+                            sizeof(wd->hdr.x32.BugcheckData);
+    g_autofree uint8_t *buf = g_malloc(size);
+    Error *err = NULL;
+
+    if (windmp_read_virt(as, va, buf, size, &err)) {
+        memcpy(data, buf, size);
+        protect_virt(prot, as, va, size, "KiBugcheckData", NULL);
+    } else {
+        warn_report("win-dmp: cannot read KiBugcheckData at 0x%" PRIx64
+                    " (%s); keeping the header's bugcheck", va,
+                    error_get_pretty(err));
+        error_free(err);
+    }
+
+    /* a system that did not crash is dumped "live" */
+    if (ldl_le_p(data) == 0) {
+        stl_le_p(data, LIVE_SYSTEM_DUMP);
+    }
+}
+
+static void build_context64(WinContext64 *c, const WinDumpCpu *cpu)
+{
+    int i;
+
+    memset(c, 0, sizeof(*c));
+    c->ContextFlags = cpu_to_le32(WIN_CTX64_ALL);
+    c->SegEs = cpu_to_le16(cpu->sel[0]);
+    c->SegCs = cpu_to_le16(cpu->sel[1]);
+    c->SegSs = cpu_to_le16(cpu->sel[2]);
+    c->SegDs = cpu_to_le16(cpu->sel[3]);
+    c->SegFs = cpu_to_le16(cpu->sel[4]);
+    c->SegGs = cpu_to_le16(cpu->sel[5]);
+    c->EFlags = cpu_to_le32(cpu->rflags);
+    c->Dr0 = cpu_to_le64(cpu->dr[0]);
+    c->Dr1 = cpu_to_le64(cpu->dr[1]);
+    c->Dr2 = cpu_to_le64(cpu->dr[2]);
+    c->Dr3 = cpu_to_le64(cpu->dr[3]);
+    c->Dr6 = cpu_to_le64(cpu->dr[6]);
+    c->Dr7 = cpu_to_le64(cpu->dr[7]);
+    c->Rax = cpu_to_le64(cpu->regs[0]);
+    c->Rcx = cpu_to_le64(cpu->regs[1]);
+    c->Rdx = cpu_to_le64(cpu->regs[2]);
+    c->Rbx = cpu_to_le64(cpu->regs[3]);
+    c->Rsp = cpu_to_le64(cpu->regs[4]);
+    c->Rbp = cpu_to_le64(cpu->regs[5]);
+    c->Rsi = cpu_to_le64(cpu->regs[6]);
+    c->Rdi = cpu_to_le64(cpu->regs[7]);
+    c->R8 = cpu_to_le64(cpu->regs[8]);
+    c->R9 = cpu_to_le64(cpu->regs[9]);
+    c->R10 = cpu_to_le64(cpu->regs[10]);
+    c->R11 = cpu_to_le64(cpu->regs[11]);
+    c->R12 = cpu_to_le64(cpu->regs[12]);
+    c->R13 = cpu_to_le64(cpu->regs[13]);
+    c->R14 = cpu_to_le64(cpu->regs[14]);
+    c->R15 = cpu_to_le64(cpu->regs[15]);
+    c->Rip = cpu_to_le64(cpu->rip);
+
+    c->FltSave.ControlWord = cpu_to_le16(cpu->fx.ControlWord);
+    c->FltSave.StatusWord = cpu_to_le16(cpu->fx.StatusWord);
+    c->FltSave.TagWord = cpu->fx.TagWord;
+    c->FltSave.ErrorOpcode = cpu_to_le16(cpu->fx.ErrorOpcode);
+    c->FltSave.ErrorOffset = cpu_to_le32(cpu->fx.ErrorOffset);
+    c->FltSave.ErrorSelector = cpu_to_le16(cpu->fx.ErrorSelector);
+    c->FltSave.DataOffset = cpu_to_le32(cpu->fx.DataOffset);
+    c->FltSave.DataSelector = cpu_to_le16(cpu->fx.DataSelector);
+    /* kdmp-parser rejects a dump whose two MxCsr copies differ */
+    c->MxCsr = cpu_to_le32(cpu->fx.MxCsr);
+    c->FltSave.MxCsr = c->MxCsr;
+    c->FltSave.MxCsr_Mask = cpu_to_le32(cpu->fx.MxCsr_Mask);
+    for (i = 0; i < 8; i++) {
+        c->FltSave.FloatRegisters[i].low =
+            cpu_to_le64(cpu->fx.FloatRegisters[i].low);
+        c->FltSave.FloatRegisters[i].high =
+            cpu_to_le64(cpu->fx.FloatRegisters[i].high);
+    }
+    for (i = 0; i < 16; i++) {
+        c->FltSave.XmmRegisters[i].low =
+            cpu_to_le64(cpu->fx.XmmRegisters[i].low);
+        c->FltSave.XmmRegisters[i].high =
+            cpu_to_le64(cpu->fx.XmmRegisters[i].high);
+    }
+}
+
+static void build_context32(WinContext32 *c, const WinDumpCpu *cpu)
+{
+    WinXmmSaveArea32 fx = cpu->fx;
+    int i;
+
+    memset(c, 0, sizeof(*c));
+    c->ContextFlags = cpu_to_le32(WIN_CTX32_FULL | WIN_CTX_DBG | WIN_CTX_EXT);
+    c->Dr0 = cpu_to_le32(cpu->dr[0]);
+    c->Dr1 = cpu_to_le32(cpu->dr[1]);
+    c->Dr2 = cpu_to_le32(cpu->dr[2]);
+    c->Dr3 = cpu_to_le32(cpu->dr[3]);
+    c->Dr6 = cpu_to_le32(cpu->dr[6]);
+    c->Dr7 = cpu_to_le32(cpu->dr[7]);
+    c->SegEs = cpu_to_le32(cpu->sel[0]);
+    c->SegCs = cpu_to_le32(cpu->sel[1]);
+    c->SegSs = cpu_to_le32(cpu->sel[2]);
+    c->SegDs = cpu_to_le32(cpu->sel[3]);
+    c->SegFs = cpu_to_le32(cpu->sel[4]);
+    c->SegGs = cpu_to_le32(cpu->sel[5]);
+    c->Eax = cpu_to_le32(cpu->regs[0]);
+    c->Ecx = cpu_to_le32(cpu->regs[1]);
+    c->Edx = cpu_to_le32(cpu->regs[2]);
+    c->Ebx = cpu_to_le32(cpu->regs[3]);
+    c->Esp = cpu_to_le32(cpu->regs[4]);
+    c->Ebp = cpu_to_le32(cpu->regs[5]);
+    c->Esi = cpu_to_le32(cpu->regs[6]);
+    c->Edi = cpu_to_le32(cpu->regs[7]);
+    c->Eip = cpu_to_le32(cpu->rip);
+    c->EFlags = cpu_to_le32(cpu->rflags);
+
+    /* ExtendedRegisters is an FXSAVE image; only 8 XMM registers on x86 */
+    fx.ControlWord = cpu_to_le16(fx.ControlWord);
+    fx.StatusWord = cpu_to_le16(fx.StatusWord);
+    fx.ErrorOpcode = cpu_to_le16(fx.ErrorOpcode);
+    fx.ErrorOffset = cpu_to_le32(fx.ErrorOffset);
+    fx.ErrorSelector = cpu_to_le16(fx.ErrorSelector);
+    fx.DataOffset = cpu_to_le32(fx.DataOffset);
+    fx.DataSelector = cpu_to_le16(fx.DataSelector);
+    fx.MxCsr = cpu_to_le32(fx.MxCsr);
+    fx.MxCsr_Mask = cpu_to_le32(fx.MxCsr_Mask);
+    for (i = 0; i < 8; i++) {
+        fx.FloatRegisters[i].low = cpu_to_le64(fx.FloatRegisters[i].low);
+        fx.FloatRegisters[i].high = cpu_to_le64(fx.FloatRegisters[i].high);
+    }
+    for (i = 0; i < 16; i++) {
+        fx.XmmRegisters[i].low = i < 8 ? cpu_to_le64(fx.XmmRegisters[i].low)
+                                       : 0;
+        fx.XmmRegisters[i].high = i < 8 ? cpu_to_le64(fx.XmmRegisters[i].high)
+                                        : 0;
+    }
+    memcpy(c->ExtendedRegisters, &fx, sizeof(fx));
+}
+
+static void build_context(const WinDump *wd, void *ctx, const WinDumpCpu *cpu)
+{
+    if (wd->x64) {
+        build_context64(ctx, cpu);
+    } else {
+        build_context32(ctx, cpu);
+    }
+}
+
+static bool ranges_overlap(const WinDumpRange *a, const WinDumpRange *b)
+{
+    return a->start < b->end && b->start < a->end;
+}
+
+/* Find where each processor's KPRCB.Context lives, without touching it */
+static void locate_context(WinDump *wd, WinDumpSpace *as, GArray *prot,
+                           unsigned i, uint64_t ctx_size, CpuContext *cc)
+{
+    uint64_t kpb = kdbg_ptr(wd, KDBG_KI_PROCESSOR_BLOCK_OFFSET64);
+    uint16_t off = lduw_le_p(wd->kdbg + KDBG_OFFSET_PRCB_CONTEXT_OFFSET64);
+    unsigned ptr_size = wd->x64 ? 8 : 4;
+    uint64_t slot, prcb, va, len;
+    Error *err = NULL;
+
+    slot = kpb + (uint64_t)i * ptr_size;
+    if (!read_ptr(wd, as, slot, &prcb, &err) ||
+        !protect_virt(prot, as, slot, ptr_size, "KiProcessorBlock", &err)) {
+        error_prepend(&err, "cannot read KiProcessorBlock[%u]: ", i);
+        goto fail;
+    }
+    if (!read_ptr(wd, as, prcb + off, &va, &err) ||
+        !protect_virt(prot, as, prcb + off, ptr_size, "a KPRCB", &err)) {
+        error_prepend(&err, "cannot read KPRCB.Context at 0x%" PRIx64 ": ",
+                      prcb + off);
+        goto fail;
+    }
+    cc->va = va;
+    len = ctx_size;
+    while (len) {
+        uint64_t pa, left, n;
+
+        if (cc->nr_chunks == ARRAY_SIZE(cc->chunk) ||
+            !windmp_translate(as, va, &pa, &left, &err)) {
+            error_prepend(&err, "context at 0x%" PRIx64 ": ", cc->va);
+            goto fail;
+        }
+        n = MIN(left, len);
+        if (!windmp_is_ram(as->g, pa, n)) {
+            error_setg(&err, "context at 0x%" PRIx64 " maps to 0x%" PRIx64
+                       ", which is not guest RAM", cc->va, pa);
+            goto fail;
+        }
+        cc->chunk[cc->nr_chunks].start = pa;
+        cc->chunk[cc->nr_chunks].end = pa + n;
+        cc->nr_chunks++;
+        va += n;
+        len -= n;
+    }
+    cc->ok = true;
+    return;
+
+fail:
+    warn_report("win-dmp: processor %u gets no context in its KPRCB: %s",
+                i, error_get_pretty(err));
+    error_free(err);
+}
+
+static gint overlay_cmp(gconstpointer a, gconstpointer b)
+{
+    const WinDumpOverlay *x = a, *y = b;
+
+    return x->pa < y->pa ? -1 : x->pa > y->pa;
+}
+
+/*
+ * Show each processor's registers where KPRCB.Context points, as Windows
+ * itself does when it crashes.  A context that would cover something the
+ * reader needs (page tables, the KDBG, another context) is left out
+ * rather than corrupt the dump.
+ */
+static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
+                           WinDumpSpace *as, GArray *prot, unsigned nr)
+{
+    uint64_t ctx_size = wd->x64 ? sizeof(WinContext64) : sizeof(WinContext32);
+    g_autofree CpuContext *cc = g_new0(CpuContext, nr);
+    GArray *ov = g_array_new(false, false, sizeof(WinDumpOverlay));
+    unsigned i, j, k;
+    guint t;
+
+    for (i = 0; i < nr; i++) {
+        locate_context(wd, as, prot, i, ctx_size, &cc[i]);
+    }
+
+    /* all translations are done: as->tables is complete now */
+    for (t = 0; t < as->tables->len; t++) {
+        Protected p = {
+            g_array_index(as->tables, WinDumpRange, t), "a page table"
+        };
+        g_array_append_val(prot, p);
+    }
+
+    for (i = 0; i < nr; i++) {
+        const char *clash = NULL;
+        uint64_t done = 0;
+        g_autofree uint8_t *ctx = NULL;
+
+        for (j = 0; cc[i].ok && j < cc[i].nr_chunks && !clash; j++) {
+            for (t = 0; t < prot->len && !clash; t++) {
+                Protected *p = &g_array_index(prot, Protected, t);
+                if (ranges_overlap(&cc[i].chunk[j], &p->r)) {
+                    clash = p->what;
+                }
+            }
+            for (k = 0; k < ov->len && !clash; k++) {
+                WinDumpOverlay *o = &g_array_index(ov, WinDumpOverlay, k);
+                WinDumpRange r = { o->pa, o->pa + o->len };
+                if (ranges_overlap(&cc[i].chunk[j], &r)) {
+                    clash = "another processor's context";
+                }
+            }
+        }
+        if (clash) {
+            warn_report("win-dmp: processor %u gets no context in its KPRCB:"
+                        " its context at 0x%" PRIx64 " overlaps %s",
+                        i, cc[i].va, clash);
+            continue;
+        }
+        if (!cc[i].ok) {
+            continue;
+        }
+
+        ctx = g_malloc(ctx_size);
+        build_context(wd, ctx, &g->cpus[i]);
+        for (j = 0; j < cc[i].nr_chunks; j++) {
+            WinDumpOverlay o = {
+                .pa = cc[i].chunk[j].start,
+                .len = cc[i].chunk[j].end - cc[i].chunk[j].start,
+            };
+            o.data = g_memdup2(ctx + done, o.len);
+            done += o.len;
+            g_array_append_val(ov, o);
+        }
+        wd->nr_contexts++;
+    }
+
+    g_array_sort(ov, overlay_cmp);
+    wd->nr_overlays = ov->len;
+    wd->overlays = (WinDumpOverlay *)g_array_free(ov, false);
+}
+
+static bool check_processors(WinDump *wd, const WinDumpGuest *g,
+                             unsigned *nr, Error **errp)
+{
+    uint32_t n = wd->x64 ? le32_to_cpu(wd->hdr.x64.NumberProcessors) :
+                           le32_to_cpu(wd->hdr.x32.NumberProcessors);
+
+    if (n == 0 || n > g->nr_cpus) {
+        error_setg(errp, "the header says the guest has %" PRIu32
+                   " processors, but the VM has %u vCPUs", n, g->nr_cpus);
+        return false;
+    }
+    if (n < g->nr_cpus) {
+        /* e.g. a desktop edition that uses only some of the sockets */
+        warn_report("win-dmp: the VM has %u vCPUs but Windows uses %" PRIu32
+                    "; the others are not in the dump", g->nr_cpus, n);
+    }
+    *nr = n;
+    return true;
+}
+
+bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
+                    const void *note, size_t size,
+                    const WinDumpOptions *opts, Error **errp)
+{
+    WinDumpSpace as = { 0 };
+    GArray *prot = NULL;
+    WinDumpPaging paging;
+    uint64_t dtb;
+    unsigned nr, i;
+    bool ok = false;
+
+    memset(wd, 0, sizeof(*wd));
+    if (!windmp_note_check(note, size, errp)) {
+        return false;
+    }
+    wd->hdr_size = size - VMCOREINFO_ELF_NOTE_HDR_SIZE;
+    wd->x64 = wd->hdr_size == sizeof(WinDumpHeader64);
+    memcpy(&wd->hdr, (const uint8_t *)note + VMCOREINFO_ELF_NOTE_HDR_SIZE,
+           wd->hdr_size);
+
+    if (!check_processors(wd, g, &nr, errp) || !check_runs(wd, g, errp)) {
+        goto out;
+    }
+
+    if (wd->x64) {
+        dtb = le64_to_cpu(wd->hdr.x64.DirectoryTableBase);
+        paging = WIN_DUMP_PAGING_LM4;
+    } else {
+        dtb = le32_to_cpu(wd->hdr.x32.DirectoryTableBase);
+        paging = wd->hdr.x32.PaeEnabled ? WIN_DUMP_PAGING_PAE :
+                                          WIN_DUMP_PAGING_X86;
+    }
+    windmp_space_init(&as, g, paging, dtb);
+    prot = g_array_new(false, false, sizeof(Protected));
+
+    if (!find_kdbg(wd, &as, prot, errp)) {
+        error_prepend(errp, "DirectoryTableBase 0x%" PRIx64 ": ", dtb);
+        goto out;
+    }
+
+    if (wd->x64) {
+        /* as stock QEMU: the address of nt!MmPfnDatabase */
+        wd->hdr.x64.PfnDatabase =
+            cpu_to_le64(kdbg_u64(wd, KDBG_MM_PFN_DATABASE_OFFSET64));
+    } else {
+        wd->hdr.x32.PfnDatabase =
+            cpu_to_le32(kdbg_ptr(wd, KDBG_MM_PFN_DATABASE_OFFSET64));
+    }
+    patch_bugcheck(wd, &as, prot);
+    patch_contexts(wd, g, &as, prot, nr);
+
+    /*
+     * The header's own context is the boot-time one the driver captured;
+     * show the processor that crashed instead (or the first one).
+     */
+    for (i = 0; i < nr; i++) {
+        if (g->cpus[i].crashed) {
+            wd->current_cpu = i;
+            break;
+        }
+    }
+    if (wd->x64) {
+        WinDumpHeader64 *h = &wd->hdr.x64;
+        WinContext64 c;
+
+        build_context64(&c, &g->cpus[wd->current_cpu]);
+        memcpy(h->ContextRecord, &c, sizeof(c));
+        h->PhysicalMemoryBlock.unused = 0;
+        h->unused1 = 0;
+        h->DumpType = cpu_to_le32(WIN_DUMP_TYPE_FULL);
+        h->RequiredDumpSpace = cpu_to_le64(wd->total_size);
+        if (opts && opts->system_time) {
+            h->SystemTime = cpu_to_le64(opts->system_time);
+        }
+    } else {
+        WinDumpHeader32 *h = &wd->hdr.x32;
+        WinContext32 c;
+
+        build_context32(&c, &g->cpus[wd->current_cpu]);
+        memcpy(h->ContextRecord, &c, sizeof(c));
+        h->DumpType = cpu_to_le32(WIN_DUMP_TYPE_FULL);
+        h->RequiredDumpSpace = cpu_to_le64(wd->total_size);
+        if (opts && opts->system_time) {
+            h->SystemTime = cpu_to_le64(opts->system_time);
+        }
+    }
+    ok = true;
+
+out:
+    windmp_space_destroy(&as);
+    if (prot) {
+        g_array_free(prot, true);
+    }
+    if (!ok) {
+        windmp_cleanup(wd);
+    }
+    return ok;
+}
+
+void windmp_cleanup(WinDump *wd)
+{
+    size_t i;
+
+    for (i = 0; i < wd->nr_overlays; i++) {
+        g_free(wd->overlays[i].data);
+    }
+    g_free(wd->overlays);
+    g_free(wd->extents);
+    wd->overlays = NULL;
+    wd->extents = NULL;
+    wd->nr_overlays = 0;
+    wd->nr_extents = 0;
+}

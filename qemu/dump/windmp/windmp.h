@@ -1,0 +1,170 @@
+/*
+ * Windows crash dump core: validate, patch, plan and write
+ *
+ * Everything in dump/windmp/ is free of QEMU's globals: it sees the guest
+ * only through WinDumpGuest, so that QEMU's dump-guest-memory and the
+ * standalone windmp tool (which reads ELF cores) share one implementation
+ * of the format and cannot disagree.
+ *
+ * Every byte of the header, the KDBG block and the page tables is written
+ * by the guest.  windmp_prepare() is the one place where all of it is
+ * checked; what it accepts is safe for windmp_write() to use.  Guest memory
+ * is never modified: the per-CPU contexts that WinDbg reads from the KPRCBs
+ * are overlaid on the output instead.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#ifndef WINDMP_H
+#define WINDMP_H
+
+#include "qemu/win_dump_defs.h"
+
+/* A range [start, end) of guest-physical addresses */
+typedef struct WinDumpRange {
+    uint64_t start;
+    uint64_t end;
+} WinDumpRange;
+
+/* Register state of one vCPU, in host byte order */
+typedef struct WinDumpCpu {
+    /* RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8..R15: x86 encoding order */
+    uint64_t regs[16];
+    uint64_t rip;
+    uint64_t rflags;
+    /* ES, CS, SS, DS, FS, GS selectors: x86 encoding order */
+    uint16_t sel[6];
+    uint64_t dr[8];
+    /* FXSAVE image of the x87/SSE state (MXCSR included) */
+    WinXmmSaveArea32 fx;
+    /* the guest reported a crash (panic) on this vCPU */
+    bool crashed;
+} WinDumpCpu;
+
+typedef struct WinDumpGuestOps {
+    /*
+     * Copy guest RAM.  The core only asks for bytes that lie inside
+     * WinDumpGuest.ram, so an implementation never reaches a device.
+     */
+    bool (*read)(void *opaque, uint64_t pa, void *buf, uint64_t len);
+    /*
+     * Map guest RAM for reading, starting at @pa: set *len to how much of
+     * it is mapped (at least one byte), or return NULL.
+     */
+    const void *(*map)(void *opaque, uint64_t pa, uint64_t *len);
+    void (*unmap)(void *opaque, const void *ptr, uint64_t len);
+} WinDumpGuestOps;
+
+typedef struct WinDumpGuest {
+    const WinDumpGuestOps *ops;
+    void *opaque;
+    /* guest RAM (no ROM, no MMIO), sorted, not overlapping */
+    const WinDumpRange *ram;
+    size_t nr_ram;
+    const WinDumpCpu *cpus;
+    unsigned nr_cpus;
+} WinDumpGuest;
+
+typedef struct WinDumpOptions {
+    /* FILETIME for SystemTime, or 0 to keep the guest's */
+    uint64_t system_time;
+} WinDumpOptions;
+
+/* Bytes that the file shows instead of guest RAM (a CPU context) */
+typedef struct WinDumpOverlay {
+    uint64_t pa;
+    uint64_t len;
+    uint8_t *data;
+} WinDumpOverlay;
+
+typedef struct WinDump {
+    bool x64;
+    /* the header as it will be written, patched */
+    WinDumpHeader hdr;
+    size_t hdr_size;
+
+    /* where the KDBG that we checked lives, and its first bytes */
+    uint64_t kdbg_va;
+    uint8_t kdbg[KDBG_MIN_SIZE];
+
+    /* the vCPU whose registers go to the header's ContextRecord */
+    unsigned current_cpu;
+    /* how many vCPUs got a context in their KPRCB */
+    unsigned nr_contexts;
+
+    /* the plan: guest-physical ranges in file order, after the header */
+    WinDumpRange *extents;
+    size_t nr_extents;
+    uint64_t total_size;
+
+    /* sorted by pa, not overlapping */
+    WinDumpOverlay *overlays;
+    size_t nr_overlays;
+} WinDump;
+
+/* Write @len bytes to the output; false and @errp set on failure */
+typedef bool (*WinDumpWriteFn)(void *opaque, const void *buf, size_t len,
+                               Error **errp);
+
+/*
+ * Is @note (@size bytes, the guest's vmcoreinfo ELF note) a Windows crash
+ * dump header?  Checks only its shape: name, sizes and signatures.
+ */
+bool windmp_note_check(const void *note, size_t size, Error **errp);
+
+/*
+ * Check the guest's header in @note against the guest, resolve the KDBG,
+ * patch the header and plan the file.  On success @wd must be released
+ * with windmp_cleanup(); on failure it holds nothing.
+ */
+bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
+                    const void *note, size_t size,
+                    const WinDumpOptions *opts, Error **errp);
+
+/* Stream the file planned by windmp_prepare() through @write */
+bool windmp_write(const WinDump *wd, const WinDumpGuest *g,
+                  WinDumpWriteFn write, void *opaque, Error **errp);
+
+void windmp_cleanup(WinDump *wd);
+
+/* Is [pa, pa + len) inside guest RAM? */
+bool windmp_is_ram(const WinDumpGuest *g, uint64_t pa, uint64_t len);
+
+/* Read guest RAM; fails cleanly on anything that is not RAM */
+bool windmp_read_phys(const WinDumpGuest *g, uint64_t pa, void *buf,
+                      uint64_t len, Error **errp);
+
+/*
+ * Virtual addresses of the dumped kernel, translated by walking the page
+ * tables at the header's DirectoryTableBase, never through a vCPU.
+ */
+typedef enum WinDumpPaging {
+    WIN_DUMP_PAGING_X86,        /* 2 levels, 4 KiB and 4 MiB pages */
+    WIN_DUMP_PAGING_PAE,        /* 3 levels, 4 KiB and 2 MiB pages */
+    WIN_DUMP_PAGING_LM4,        /* 4 levels, 4 KiB, 2 MiB and 1 GiB pages */
+} WinDumpPaging;
+
+typedef struct WinDumpSpace {
+    const WinDumpGuest *g;
+    WinDumpPaging paging;
+    uint64_t dtb;
+    /* page-table entries consulted so far: readers of the file need them */
+    GArray *tables;             /* of WinDumpRange */
+} WinDumpSpace;
+
+void windmp_space_init(WinDumpSpace *as, const WinDumpGuest *g,
+                       WinDumpPaging paging, uint64_t dtb);
+void windmp_space_destroy(WinDumpSpace *as);
+
+/*
+ * Translate @va.  On success *pa is its physical address and *left the
+ * number of bytes from there to the end of its page.
+ */
+bool windmp_translate(WinDumpSpace *as, uint64_t va, uint64_t *pa,
+                      uint64_t *left, Error **errp);
+
+/* Read @len bytes at @va, possibly across pages */
+bool windmp_read_virt(WinDumpSpace *as, uint64_t va, void *buf,
+                      uint64_t len, Error **errp);
+
+#endif /* WINDMP_H */

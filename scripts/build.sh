@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Set up this machine and build everything: the patched QEMU 10.0
+# (qemu-system-x86_64 only), the standalone core with its unit tests, and the
+# test guest.  Safe to run again: nothing is fetched or rebuilt that is
+# already there and up to date.
+#
+#   QEMU_SRC=/path/to/qemu-10.0   use that tree as the base instead of
+#                                 Debian 13's source package
+#   WINDMP_BUILD=/path            where build output goes (default: build/)
+#   WINDMP_NO_APT=1               do not install packages (not root, or done)
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${WINDMP_BUILD:-$top/build}
+mkdir -p "$build"
+build=$(cd "$build" && pwd)
+log() { printf '== %s\n' "$*" >&2; }
+
+# --- packages -------------------------------------------------------------
+packages=(
+    build-essential pkg-config ccache dpkg-dev git rsync
+    python3 python3-venv python3-setuptools python3-pytest
+    flex bison ninja-build meson/bookworm-backports
+    libglib2.0-dev zlib1g-dev liblzo2-dev libsnappy-dev libfdt-dev
+    libpixman-1-dev
+    # the firmware our build uses, and stock QEMU to compare against
+    qemu-system-x86 qemu-system-data seabios ipxe-qemu
+)
+if [ -z "${WINDMP_NO_APT:-}" ]; then
+    stamp=$build/.packages
+    want=$(printf '%s\n' "${packages[@]}" | grep -v '^#' | sha256sum | cut -c1-16)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        log "installing build dependencies"
+        "$top/scripts/setup-apt.sh"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+            --no-install-recommends "${packages[@]}" >"$build/apt.log" 2>&1 ||
+            { tail -20 "$build/apt.log"; exit 1; }
+        echo "$want" > "$stamp"
+    fi
+fi
+meson_version=$(meson --version)
+if ! printf '1.5.0\n%s\n' "$meson_version" | sort -VC; then
+    echo "build: meson $meson_version is too old; QEMU 10.0 needs >= 1.5" >&2
+    exit 1
+fi
+
+# --- the base: QEMU 10.0.x ------------------------------------------------
+base=$build/base
+if [ -n "${QEMU_SRC:-}" ]; then
+    want="src:$(cd "$QEMU_SRC" && pwd)"
+    if [ "$(cat "$build/.base" 2>/dev/null)" != "$want" ]; then
+        log "copying the base from $QEMU_SRC"
+        rm -rf "$base" && mkdir -p "$base"
+        rsync -a --exclude=.git --exclude=/build "$QEMU_SRC/" "$base/"
+        echo "$want" > "$build/.base"
+    fi
+elif [ "$(cut -d: -f1 "$build/.base" 2>/dev/null)" != deb ]; then
+    log "fetching Debian 13's QEMU source (apt-get source qemu/trixie)"
+    rm -rf "$base" "$build/fetch" && mkdir -p "$build/fetch"
+    (cd "$build/fetch" && apt-get source -q --download-only qemu/trixie \
+        >"$build/fetch.log" 2>&1) || { tail "$build/fetch.log"; exit 1; }
+    dpkg-source -q -x "$build"/fetch/qemu_*.dsc "$base" >>"$build/fetch.log"
+    echo "deb:$(basename "$build"/fetch/qemu_*.dsc .dsc)" > "$build/.base"
+fi
+version=$(cat "$base/VERSION")
+case "$version" in
+10.0.*) ;;
+*)  echo "build: the base is QEMU $version; this series is for 10.0.x" >&2
+    exit 1 ;;
+esac
+log "base: QEMU $version ($(cat "$build/.base"))"
+
+# --- the patched tree -----------------------------------------------------
+"$top/scripts/apply-series.sh" "$base" "$build/src"
+
+# --- build QEMU -----------------------------------------------------------
+# Debian's firmware: SeaBIOS, option ROMs (multiboot/linuxboot), iPXE.
+fwpath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
+qbuild=$build/qemu
+export PATH=/usr/lib/ccache:$PATH
+if [ ! -f "$qbuild/build.ninja" ]; then
+    log "configuring QEMU"
+    mkdir -p "$qbuild"
+    (cd "$qbuild" && "$build/src/configure" --python=/usr/bin/python3 \
+        --target-list=x86_64-softmmu --without-default-features \
+        --enable-kvm --enable-tcg --enable-lzo --enable-snappy \
+        --disable-docs --disable-install-blobs --firmwarepath="$fwpath" \
+        >"$qbuild/configure.log" 2>&1) ||
+        { tail -30 "$qbuild/configure.log"; exit 1; }
+fi
+log "building qemu-system-x86_64 (ninja)"
+ninja -C "$qbuild" qemu-system-x86_64 >"$qbuild/ninja.log" 2>&1 ||
+    { grep -E 'error|Error' "$qbuild/ninja.log" | head -40; exit 1; }
+# An uninstalled binary looks for its firmware under qemu-bundle/<path>.
+IFS=: read -r -a fwdirs <<<"$fwpath"
+for d in "${fwdirs[@]}"; do
+    mkdir -p "$qbuild/qemu-bundle$(dirname "$d")"
+    ln -sfn "$d" "$qbuild/qemu-bundle$d"
+done
+
+# --- the core outside QEMU, and the test guest ----------------------------
+if [ ! -f "$build/core/build.ninja" ]; then
+    meson setup "$build/core" "$top" >/dev/null
+fi
+ninja -C "$build/core" >/dev/null
+make -s -C "$top/tests/guest" O="$build/guest"
+
+log "built: $qbuild/qemu-system-x86_64 (QEMU $version + win-dmp series)"
