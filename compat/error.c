@@ -1,20 +1,15 @@
 /*
- * QEMU's Error API and warn_report(), reduced to what dump/windmp/ needs
- * outside QEMU.
+ * QEMU's Error API, reduced to what dump/windmp/ needs outside QEMU.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
-#include "qemu/error-report.h"
 
 struct Error {
     char *msg;
 };
-
-static WarnHandler *warn_handler;
-static void *warn_opaque;
 
 void error_setg(Error **errp, const char *fmt, ...)
 {
@@ -90,25 +85,4 @@ void error_report_err(Error *err)
 {
     fprintf(stderr, "%s\n", err->msg);
     error_free(err);
-}
-
-void windmp_set_warn_handler(WarnHandler *fn, void *opaque)
-{
-    warn_handler = fn;
-    warn_opaque = opaque;
-}
-
-void warn_report(const char *fmt, ...)
-{
-    g_autofree char *msg = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    if (warn_handler) {
-        warn_handler(msg, warn_opaque);
-    } else {
-        fprintf(stderr, "warning: %s\n", msg);
-    }
 }

@@ -32,7 +32,7 @@ fi
 stamp=$(cat scripts/apply-series.sh patches/series \
             $(printf 'patches/%s\n' "${series[@]}") \
             $(printf 'qemu/%s\n' $present) | sha256sum | cut -c1-16)
-basestamp=$(cat "$base/VERSION"; ls -la --time-style=+%s "$base" | sha256sum)
+basestamp=$(cat "$base/VERSION"; stat -c "%Y %i" "$base" "$base/VERSION")
 if [ -f "$src/.git/windmp-series" ] &&
    [ "$(cat "$src/.git/windmp-series")" = "$stamp" ] &&
    [ "$(cat "$src/.git/windmp-base")" = "$basestamp" ]; then
@@ -72,4 +72,6 @@ for p in "${series[@]}"; do
     git -C "$src" commit -q --no-verify -F "$tmp/commit"
 done
 echo "$stamp" > "$src/.git/windmp-series"
+# what qemu/ held when applied: refresh-series.sh must not undo later edits
+(cd qemu && sha256sum $present) > "$src/.git/windmp-overlay"
 echo "== applied ${#series[@]} patches on QEMU $(cat "$base/VERSION")" >&2

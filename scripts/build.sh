@@ -79,7 +79,7 @@ log "base: QEMU $version ($(cat "$build/.base"))"
 # Debian's firmware: SeaBIOS, option ROMs (multiboot/linuxboot), iPXE.
 fwpath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
 qbuild=$build/qemu
-export PATH=/usr/lib/ccache:$PATH
+export PATH=/usr/lib/ccache:$PATH CCACHE_BASEDIR=$build
 if [ ! -f "$qbuild/build.ninja" ]; then
     log "configuring QEMU"
     mkdir -p "$qbuild"

@@ -24,6 +24,14 @@ for i in "${!series[@]}"; do
     mapfile -t adds < <(awk '/^$/ { exit } /^X-Windmp-Add:/ { for (i = 2; i <= NF; i++) print $i }' "$p")
     excl=()
     for f in "${adds[@]}"; do
+        now=$(sha256sum < "qemu/$f" | cut -d' ' -f1)
+        applied=$(awk -v f="$f" '$2 == f { print $1 }' "$src/.git/windmp-overlay")
+        if [ "$now" != "$applied" ] &&
+           [ "$now" != "$(git -C "$src" show "$c:$f" | sha256sum | cut -d' ' -f1)" ]; then
+            echo "refresh-series: qemu/$f changed since the series was applied;" \
+                 "run scripts/build.sh first" >&2
+            exit 1
+        fi
         git -C "$src" show "$c:$f" > "qemu/$f"
         excl+=(":(exclude)$f")
     done

@@ -128,10 +128,16 @@ static void guest_unmap(void *opaque, const void *ptr, uint64_t len)
 {
 }
 
+static void guest_warn(void *opaque, const char *msg)
+{
+    warn_report("win-dmp: %s", msg);
+}
+
 static const WinDumpGuestOps guest_ops = {
     .read = guest_read,
     .map = guest_map,
     .unmap = guest_unmap,
+    .warn = guest_warn,
 };
 
 static void guest_ram_init(QemuGuest *qg, DumpState *s)

@@ -12,7 +12,6 @@
 
 #include "qemu/osdep.h"
 #include "qapi/error.h"
-#include "qemu/error-report.h"
 #include "qemu/bswap.h"
 #include "windmp.h"
 
@@ -32,6 +31,21 @@ typedef struct CpuContext {
     WinDumpRange chunk[2];
     bool ok;
 } CpuContext;
+
+static void G_GNUC_PRINTF(2, 3)
+windmp_warn(const WinDumpGuest *g, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+
+    if (!g->ops->warn) {
+        return;
+    }
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    g->ops->warn(g->opaque, msg);
+}
 
 static void fourcc(char out[5], const char in[4])
 {
@@ -192,7 +206,7 @@ static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
     }
 
     if (pages != claimed) {
-        warn_report("win-dmp: the header claims %" PRIu64 " pages but its"
+        windmp_warn(g, "the header claims %" PRIu64 " pages but its"
                     " runs hold %" PRIu64 "; using the runs", claimed, pages);
     }
     if (wd->x64) {
@@ -289,8 +303,13 @@ static bool try_kdbg(WinDump *wd, WinDumpSpace *as, GArray *prot,
                    " OffsetPrcbContext (0x%x)", size, KDBG_MIN_SIZE);
         return false;
     }
+    /*
+     * Readers use fields past OffsetPrcbContext too: keep the whole block
+     * free of overlays, as far as the guest's Size goes within a page.
+     */
     if (!windmp_read_virt(as, va, wd->kdbg, KDBG_MIN_SIZE, errp) ||
-        !protect_virt(prot, as, va, KDBG_MIN_SIZE, "the KDBG", errp)) {
+        !protect_virt(prot, as, va, MIN(size, WIN_DUMP_PAGE_SIZE),
+                      "the KDBG", errp)) {
         return false;
     }
     wd->kdbg_va = va;
@@ -349,7 +368,7 @@ static void patch_bugcheck(WinDump *wd, WinDumpSpace *as, GArray *prot)
         memcpy(data, buf, size);
         protect_virt(prot, as, va, size, "KiBugcheckData", NULL);
     } else {
-        warn_report("win-dmp: cannot read KiBugcheckData at 0x%" PRIx64
+        windmp_warn(as->g, "cannot read KiBugcheckData at 0x%" PRIx64
                     " (%s); keeping the header's bugcheck", va,
                     error_get_pretty(err));
         error_free(err);
@@ -539,7 +558,7 @@ static void locate_context(WinDump *wd, WinDumpSpace *as, GArray *prot,
     return;
 
 fail:
-    warn_report("win-dmp: processor %u gets no context in its KPRCB: %s",
+    windmp_warn(as->g, "processor %u gets no context in its KPRCB: %s",
                 i, error_get_pretty(err));
     error_free(err);
 }
@@ -599,7 +618,7 @@ static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
             }
         }
         if (clash) {
-            warn_report("win-dmp: processor %u gets no context in its KPRCB:"
+            windmp_warn(g, "processor %u gets no context in its KPRCB:"
                         " its context at 0x%" PRIx64 " overlaps %s",
                         i, cc[i].va, clash);
             continue;
@@ -640,7 +659,7 @@ static bool check_processors(WinDump *wd, const WinDumpGuest *g,
     }
     if (n < g->nr_cpus) {
         /* e.g. a desktop edition that uses only some of the sockets */
-        warn_report("win-dmp: the VM has %u vCPUs but Windows uses %" PRIu32
+        windmp_warn(g, "the VM has %u vCPUs but Windows uses %" PRIu32
                     "; the others are not in the dump", g->nr_cpus, n);
     }
     *nr = n;
@@ -671,13 +690,22 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
         goto out;
     }
 
+    /*
+     * CR3's low bits are flags (or a PCID), not part of the address:
+     * readers expect a clean table address in the header.
+     */
     if (wd->x64) {
-        dtb = le64_to_cpu(wd->hdr.x64.DirectoryTableBase);
+        dtb = le64_to_cpu(wd->hdr.x64.DirectoryTableBase) & ~0xfffull;
+        wd->hdr.x64.DirectoryTableBase = cpu_to_le64(dtb);
         paging = WIN_DUMP_PAGING_LM4;
+    } else if (wd->hdr.x32.PaeEnabled) {
+        dtb = le32_to_cpu(wd->hdr.x32.DirectoryTableBase) & ~0x1full;
+        wd->hdr.x32.DirectoryTableBase = cpu_to_le32(dtb);
+        paging = WIN_DUMP_PAGING_PAE;
     } else {
-        dtb = le32_to_cpu(wd->hdr.x32.DirectoryTableBase);
-        paging = wd->hdr.x32.PaeEnabled ? WIN_DUMP_PAGING_PAE :
-                                          WIN_DUMP_PAGING_X86;
+        dtb = le32_to_cpu(wd->hdr.x32.DirectoryTableBase) & ~0xfffull;
+        wd->hdr.x32.DirectoryTableBase = cpu_to_le32(dtb);
+        paging = WIN_DUMP_PAGING_X86;
     }
     windmp_space_init(&as, g, paging, dtb);
     prot = g_array_new(false, false, sizeof(Protected));

@@ -48,11 +48,16 @@ typedef struct WinDumpGuestOps {
      */
     bool (*read)(void *opaque, uint64_t pa, void *buf, uint64_t len);
     /*
-     * Map guest RAM for reading, starting at @pa: set *len to how much of
-     * it is mapped (at least one byte), or return NULL.
+     * Map guest RAM for reading, starting at @pa: shorten *len to how much
+     * of it is mapped (at least one byte, at most *len), or return NULL.
      */
     const void *(*map)(void *opaque, uint64_t pa, uint64_t *len);
     void (*unmap)(void *opaque, const void *ptr, uint64_t len);
+    /*
+     * Optional: hear about what the core tolerated (and left out of the
+     * dump) rather than refused.
+     */
+    void (*warn)(void *opaque, const char *msg);
 } WinDumpGuestOps;
 
 typedef struct WinDumpGuest {

@@ -1,0 +1,2224 @@
+/*
+ * Unit tests of the win-dmp core (dump/windmp/): a fake Windows guest
+ * (RAM, x86 page tables, KDBG, KiBugcheckData, KiProcessorBlock, KPRCBs)
+ * checked against what windmp_prepare() patches and windmp_write() streams,
+ * and against hostile guest data.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qapi/error.h"
+#include "qemu/bswap.h"
+#include "dump/windmp/windmp.h"
+
+#define MiB             (1ull << 20)
+#define GiB             (1ull << 30)
+#define PAGE            0x1000ull
+
+#define RAM_SIZE        (16 * MiB)
+#define HIGH_BASE       (4 * GiB)
+#define HIGH_SIZE       (1 * MiB)
+#define MAX_CPUS        4
+
+#define PTE_P           0x1ull
+#define PTE_RW          0x2ull
+#define PTE_PS          0x80ull
+#define PTE_PAT_LARGE   0x1000ull       /* PAT bit of a 2M/4M/1G entry */
+#define PTE_NX          (1ull << 63)
+#define ADDR_MASK       0x000ffffffffff000ull
+
+/* Where the builder puts things (guest-physical) */
+#define KDBG_PA         0x201080ull
+#define KDBG_COPY_PA    0x203010ull
+#define BUG_PA          0x601230ull
+#define KPB_PA          0x700100ull
+#define PRCB_PA(i)      (0x710080ull + 0x2000 * (i))
+#define CTX_PA(i)       (0x800040ull + 0x3000 * (i))
+#define CTX_HIGH_PA     (HIGH_BASE + 0x3040)
+#define CTX_OFF         0x3f0
+#define PFN_VA64        0xfffff8000abcd000ull
+#define PFN_VA32        0x8055a000ull
+#define BUG_CODE        0xd1u
+
+#define PAGE_FILL64     0x4547415045474150ull
+
+/* ---- warnings ---- */
+
+static GPtrArray *warnings;
+
+static void warn_collect(void *opaque, const char *msg)
+{
+    g_test_message("warning: %s", msg);
+    g_ptr_array_add(warnings, g_strdup(msg));
+}
+
+static bool warned(const char *needle)
+{
+    guint i;
+
+    for (i = 0; i < warnings->len; i++) {
+        if (strstr(g_ptr_array_index(warnings, i), needle)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void assert_err_has(Error *err, const char *needle)
+{
+    g_assert_nonnull(err);
+    if (!strstr(error_get_pretty(err), needle)) {
+        g_test_message("error '%s' lacks '%s'", error_get_pretty(err), needle);
+        g_assert_not_reached();
+    }
+}
+
+/* ---- the fake guest ---- */
+
+typedef struct Guest {
+    uint8_t *low;               /* RAM_SIZE bytes at 0 */
+    uint8_t *high;              /* HIGH_SIZE bytes at HIGH_BASE, or NULL */
+    WinDumpRange ram[2];
+    WinDumpCpu cpus[MAX_CPUS];
+    WinDumpGuest g;
+    uint64_t map_max;           /* 0: map as much as asked */
+    uint64_t cuts[8];           /* with map_max: no piece crosses these */
+    unsigned nr_cuts;
+    unsigned cut_hits;          /* pieces that ended on a cut */
+    uint64_t map_fail_pa;       /* map() returns NULL there */
+    int mapped;                 /* maps not unmapped yet */
+    uint64_t next_table;        /* bump allocator for page tables */
+} Guest;
+
+static uint8_t *buf_ptr(uint8_t *low, uint8_t *high, uint64_t pa,
+                        uint64_t len)
+{
+    if (pa < RAM_SIZE && len <= RAM_SIZE - pa) {
+        return low + pa;
+    }
+    if (high && pa >= HIGH_BASE && pa - HIGH_BASE < HIGH_SIZE &&
+        len <= HIGH_SIZE - (pa - HIGH_BASE)) {
+        return high + (pa - HIGH_BASE);
+    }
+    return NULL;
+}
+
+static uint8_t *guest_ptr(Guest *gu, uint64_t pa, uint64_t len)
+{
+    uint8_t *p = buf_ptr(gu->low, gu->high, pa, len);
+
+    g_assert_nonnull(p);
+    return p;
+}
+
+static bool fake_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
+{
+    Guest *gu = opaque;
+
+    /* the core promises to ask for RAM only: anything else aborts */
+    memcpy(buf, guest_ptr(gu, pa, len), len);
+    return true;
+}
+
+static const void *fake_map(void *opaque, uint64_t pa, uint64_t *len)
+{
+    Guest *gu = opaque;
+    uint64_t avail;
+    uint8_t *p;
+
+    if (pa == gu->map_fail_pa) {
+        return NULL;
+    }
+    p = guest_ptr(gu, pa, 1);
+    g_assert_cmpuint(*len, >, 0);
+    avail = pa < RAM_SIZE ? RAM_SIZE - pa : HIGH_BASE + HIGH_SIZE - pa;
+    *len = MIN(*len, avail);
+    if (gu->map_max) {
+        bool cut = false;
+        unsigned i;
+
+        *len = MIN(*len, gu->map_max);
+        for (i = 0; i < gu->nr_cuts; i++) {
+            if (gu->cuts[i] > pa && gu->cuts[i] - pa <= *len) {
+                *len = gu->cuts[i] - pa;
+                cut = true;
+            }
+        }
+        gu->cut_hits += cut;
+    }
+    gu->mapped++;
+    return p;
+}
+
+static void fake_unmap(void *opaque, const void *ptr, uint64_t len)
+{
+    Guest *gu = opaque;
+
+    g_assert_cmpint(gu->mapped, >, 0);
+    gu->mapped--;
+}
+
+static const WinDumpGuestOps fake_ops = {
+    .read = fake_read,
+    .map = fake_map,
+    .unmap = fake_unmap,
+    .warn = warn_collect,
+};
+
+static void fill_random(uint8_t *p, uint64_t len, uint64_t seed)
+{
+    uint64_t x = seed | 1, i;
+
+    for (i = 0; i < len; i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        stq_le_p(p + i, x);
+    }
+}
+
+static void st16(Guest *gu, uint64_t pa, uint16_t v)
+{
+    v = cpu_to_le16(v);
+    memcpy(guest_ptr(gu, pa, 2), &v, 2);
+}
+
+static void st32(Guest *gu, uint64_t pa, uint32_t v)
+{
+    stl_le_p(guest_ptr(gu, pa, 4), v);
+}
+
+static void st64(Guest *gu, uint64_t pa, uint64_t v)
+{
+    stq_le_p(guest_ptr(gu, pa, 8), v);
+}
+
+static uint32_t ld32(Guest *gu, uint64_t pa)
+{
+    return ldl_le_p(guest_ptr(gu, pa, 4));
+}
+
+static uint64_t ld64(Guest *gu, uint64_t pa)
+{
+    return ldq_le_p(guest_ptr(gu, pa, 8));
+}
+
+static uint64_t pt_alloc(Guest *gu)
+{
+    uint64_t pa = gu->next_table;
+
+    g_assert_cmpuint(pa, <, 0x100000);
+    gu->next_table += PAGE;
+    memset(guest_ptr(gu, pa, PAGE), 0, PAGE);
+    return pa;
+}
+
+/* The table that entry @idx of @table points to; created if not present */
+static uint64_t pt_next(Guest *gu, uint64_t table, unsigned idx,
+                        unsigned width, uint64_t flags)
+{
+    uint64_t pa = table + (uint64_t)idx * width;
+    uint64_t e = width == 8 ? ld64(gu, pa) : ld32(gu, pa);
+
+    if (!(e & PTE_P)) {
+        e = pt_alloc(gu) | flags;
+        if (width == 8) {
+            st64(gu, pa, e);
+        } else {
+            st32(gu, pa, e);
+        }
+    }
+    g_assert(!(e & PTE_PS));
+    return width == 8 ? e & ADDR_MASK : e & 0xfffff000ull;
+}
+
+/* Map @va to @pa with a page of @size (which the mode must support) */
+static void map_page(Guest *gu, WinDumpPaging paging, uint64_t dtb,
+                     uint64_t va, uint64_t pa, uint64_t size)
+{
+    uint64_t t;
+
+    g_assert_cmphex(pa & (size - 1), ==, 0);
+    switch (paging) {
+    case WIN_DUMP_PAGING_LM4: {
+        unsigned leaf = size == GiB ? 1 : size == 2 * MiB ? 2 : 3;
+        unsigned level;
+
+        g_assert(size == GiB || size == 2 * MiB || size == PAGE);
+        t = dtb & ADDR_MASK;
+        for (level = 0; level < leaf; level++) {
+            t = pt_next(gu, t, (va >> (39 - 9 * level)) & 511, 8,
+                        PTE_P | PTE_RW);
+        }
+        st64(gu, t + ((va >> (39 - 9 * leaf)) & 511) * 8,
+             pa | PTE_P | PTE_RW | (leaf < 3 ? PTE_PS : 0));
+        break;
+    }
+    case WIN_DUMP_PAGING_PAE:
+        g_assert(size == 2 * MiB || size == PAGE);
+        t = pt_next(gu, dtb & 0xffffffe0ull, (va >> 30) & 3, 8, PTE_P);
+        if (size == 2 * MiB) {
+            st64(gu, t + ((va >> 21) & 511) * 8, pa | PTE_P | PTE_RW | PTE_PS);
+            break;
+        }
+        t = pt_next(gu, t, (va >> 21) & 511, 8, PTE_P | PTE_RW);
+        st64(gu, t + ((va >> 12) & 511) * 8, pa | PTE_P | PTE_RW);
+        break;
+    case WIN_DUMP_PAGING_X86:
+        g_assert(size == 4 * MiB || size == PAGE);
+        t = dtb & 0xfffff000ull;
+        if (size == 4 * MiB) {
+            /* PSE-36: physical address bits 39:32 in PDE bits 20:13 */
+            st32(gu, t + ((va >> 22) & 1023) * 4,
+                 (pa & 0xffc00000ull) | ((pa >> 32) << 13) |
+                 PTE_P | PTE_RW | PTE_PS);
+            break;
+        }
+        g_assert_cmphex(pa >> 32, ==, 0);
+        t = pt_next(gu, t, (va >> 22) & 1023, 4, PTE_P | PTE_RW);
+        st32(gu, t + ((va >> 12) & 1023) * 4, pa | PTE_P | PTE_RW);
+        break;
+    }
+}
+
+/* ---- the fake Windows guest ---- */
+
+typedef struct Chunk {
+    uint64_t pa;
+    uint64_t len;
+} Chunk;
+
+typedef struct Fixture {
+    Guest gu;
+    WinDumpPaging paging;
+    bool x64;
+    unsigned ptr_size;
+    uint64_t ctx_size;
+    uint64_t dtb;
+    uint64_t big_va, mid_va, small_va;
+    uint64_t kdbg_va;
+    uint64_t bug_va;
+    uint8_t bug[40];            /* what KiBugcheckData holds */
+    uint64_t kpb_va;
+    uint64_t prcb_va[MAX_CPUS];
+    uint64_t ctx_va[MAX_CPUS];
+    Chunk ctx[MAX_CPUS][2];     /* where each context lives */
+    uint64_t runs[WIN_DUMP_MAX_RUNS32 + 2][2];
+    unsigned nr_runs;
+    uint64_t pages;
+    WinDumpHeader hdr;          /* the guest's header */
+    size_t hdr_size;
+    WinDump wd;
+    bool prepared;
+    uint8_t *low_copy;
+    uint8_t *high_copy;
+} Fixture;
+
+static uint64_t sext32(uint64_t v)
+{
+    return (uint64_t)(int64_t)(int32_t)v;
+}
+
+static void put_ptr(Fixture *f, uint64_t pa, uint64_t va)
+{
+    if (f->x64) {
+        st64(&f->gu, pa, va);
+    } else {
+        st32(&f->gu, pa, va);
+    }
+}
+
+/* A KDBG field: a pointer, sign-extended on 32-bit kernels */
+static void put_kdbg(Fixture *f, uint64_t kdbg_pa, unsigned off, uint64_t va)
+{
+    st64(&f->gu, kdbg_pa + off, f->x64 ? va : sext32(va));
+}
+
+static void write_kdbg(Fixture *f, uint64_t pa)
+{
+    Guest *gu = &f->gu;
+
+    fill_random(guest_ptr(gu, pa, KDBG_MIN_SIZE), KDBG_MIN_SIZE, pa);
+    memcpy(guest_ptr(gu, pa + KDBG_OWNER_TAG_OFFSET, 4), "KDBG", 4);
+    st32(gu, pa + KDBG_SIZE_OFFSET64, f->x64 ? 0x368 : KDBG_MIN_SIZE);
+    put_kdbg(f, pa, KDBG_KI_BUGCHECK_DATA_OFFSET, f->bug_va);
+    put_kdbg(f, pa, KDBG_MM_PFN_DATABASE_OFFSET, f->x64 ? PFN_VA64 : PFN_VA32);
+    put_kdbg(f, pa, KDBG_KI_PROCESSOR_BLOCK_OFFSET, f->kpb_va);
+    st16(gu, pa + KDBG_OFFSET_PRCB_CONTEXT_OFFSET, CTX_OFF);
+}
+
+static void write_bugcheck(Fixture *f, uint32_t code)
+{
+    unsigned i, n = f->x64 ? 40 : 20;
+
+    memset(f->bug, 0, sizeof(f->bug));
+    stl_le_p(f->bug, code);
+    for (i = 0; i < 4; i++) {
+        if (f->x64) {
+            stq_le_p(f->bug + 8 + 8 * i, 0xfffff80011110000ull + i);
+        } else {
+            stl_le_p(f->bug + 4 + 4 * i, 0x81110000u + i);
+        }
+    }
+    memcpy(guest_ptr(&f->gu, BUG_PA, n), f->bug, n);
+}
+
+static void hdr_put32(Fixture *f, size_t off, uint32_t v)
+{
+    g_assert_cmpuint(off + 4, <=, sizeof(f->hdr));
+    stl_le_p((uint8_t *)&f->hdr + off, v);
+}
+
+static void hdr_put64(Fixture *f, size_t off, uint64_t v)
+{
+    g_assert_cmpuint(off + 8, <=, sizeof(f->hdr));
+    stq_le_p((uint8_t *)&f->hdr + off, v);
+}
+
+static uint32_t hdr_get32(const WinDump *wd, size_t off)
+{
+    return ldl_le_p((const uint8_t *)&wd->hdr + off);
+}
+
+/* Write f->runs into the header, by raw offsets (past Run[] too) */
+static void hdr_set_runs(Fixture *f)
+{
+    size_t blk = f->x64 ? offsetof(WinDumpHeader64, PhysicalMemoryBlock) :
+                          offsetof(WinDumpHeader32, PhysicalMemoryBlock);
+    unsigned i;
+
+    f->pages = 0;
+    for (i = 0; i < f->nr_runs; i++) {
+        f->pages += f->runs[i][1];
+        if (f->x64) {
+            hdr_put64(f, blk + 0x10 + 16 * i, f->runs[i][0]);
+            hdr_put64(f, blk + 0x18 + 16 * i, f->runs[i][1]);
+        } else {
+            hdr_put32(f, blk + 0x08 + 8 * i, f->runs[i][0]);
+            hdr_put32(f, blk + 0x0c + 8 * i, f->runs[i][1]);
+        }
+    }
+    hdr_put32(f, blk, f->nr_runs);
+    if (f->x64) {
+        hdr_put64(f, blk + 0x08, f->pages);
+    } else {
+        hdr_put32(f, blk + 0x04, f->pages);
+    }
+}
+
+static void set_run(Fixture *f, unsigned i, uint64_t base, uint64_t count)
+{
+    f->runs[i][0] = base;
+    f->runs[i][1] = count;
+}
+
+static void hdr_set_nr_cpus(Fixture *f, uint32_t n)
+{
+    hdr_put32(f, f->x64 ? offsetof(WinDumpHeader64, NumberProcessors) :
+                          offsetof(WinDumpHeader32, NumberProcessors), n);
+}
+
+static void hdr_set_kdbg(Fixture *f, uint64_t kdbg, uint64_t param1)
+{
+    if (f->x64) {
+        f->hdr.x64.KdDebuggerDataBlock = cpu_to_le64(kdbg);
+        f->hdr.x64.BugcheckParameter1 = cpu_to_le64(param1);
+    } else {
+        f->hdr.x32.KdDebuggerDataBlock = cpu_to_le32(kdbg);
+        f->hdr.x32.BugcheckParameter1 = cpu_to_le32(param1);
+    }
+}
+
+static void hdr_set_dtb(Fixture *f, uint64_t dtb)
+{
+    if (f->x64) {
+        f->hdr.x64.DirectoryTableBase = cpu_to_le64(dtb);
+    } else {
+        f->hdr.x32.DirectoryTableBase = cpu_to_le32(dtb);
+    }
+}
+
+static void cpus_init(Guest *gu)
+{
+    unsigned i, k;
+
+    for (i = 0; i < MAX_CPUS; i++) {
+        WinDumpCpu *c = &gu->cpus[i];
+
+        for (k = 0; k < 16; k++) {
+            c->regs[k] = ((uint64_t)(0x5a00 + i) << 48) |
+                         ((uint64_t)(i + 1) << 20) | (k << 4) | 1;
+        }
+        c->rip = 0xfffff80012340000ull + 0x100 * i;
+        c->rflags = 0x246 | (i << 8);
+        for (k = 0; k < 6; k++) {
+            c->sel[k] = 0x100 * (i + 1) + 8 * k + 3;
+        }
+        for (k = 0; k < 8; k++) {
+            c->dr[k] = 0xd000 + 0x10 * i + k;
+        }
+        c->fx.ControlWord = 0x37f;
+        c->fx.MxCsr = 0x1f80 | i;
+        c->fx.MxCsr_Mask = 0xffbf;
+        for (k = 0; k < 16; k++) {
+            c->fx.XmmRegisters[k].low = 0x7000000000000000ull | (i << 8) | k;
+            c->fx.XmmRegisters[k].high = -(int64_t)(k + 1);
+        }
+    }
+}
+
+static void guest_init(Guest *gu, bool high, unsigned nr_cpus)
+{
+    gu->low = g_malloc0(RAM_SIZE);
+    fill_random(gu->low, RAM_SIZE, 0x9e3779b97f4a7c15ull);
+    gu->ram[0] = (WinDumpRange) { 0, RAM_SIZE };
+    if (high) {
+        gu->high = g_malloc0(HIGH_SIZE);
+        fill_random(gu->high, HIGH_SIZE, 0xc2b2ae3d27d4eb4full);
+        gu->ram[1] = (WinDumpRange) { HIGH_BASE, HIGH_BASE + HIGH_SIZE };
+    }
+    cpus_init(gu);
+    gu->map_fail_pa = UINT64_MAX;
+    gu->next_table = 0x10000;
+    gu->g = (WinDumpGuest) {
+        .ops = &fake_ops, .opaque = gu, .ram = gu->ram,
+        .nr_ram = high ? 2 : 1, .cpus = gu->cpus, .nr_cpus = nr_cpus,
+    };
+}
+
+static void fixture_map(Fixture *f, uint64_t va, uint64_t pa, uint64_t size)
+{
+    map_page(&f->gu, f->paging, f->dtb, va, pa, size);
+}
+
+/* Point KPRCB[i].Context at @va, a context living in @c0 (+ @c1) */
+static void set_ctx(Fixture *f, unsigned i, uint64_t va, Chunk c0, Chunk c1)
+{
+    f->ctx_va[i] = va;
+    f->ctx[i][0] = c0;
+    f->ctx[i][1] = c1;
+    put_ptr(f, PRCB_PA(i) + CTX_OFF, va);
+}
+
+/*
+ * A Windows-like guest: @nr_cpus vCPUs, RAM at 0 (16 MiB) and, with
+ * @high, at 4 GiB (1 MiB).  The KDBG is reached through a 1 GiB (LM4),
+ * 2 MiB (PAE) or 4 MiB (x86) page, KiBugcheckData through a 2 MiB page
+ * (4 KiB on x86), everything else through 4 KiB pages; with @high,
+ * processor 1's context is above 4 GiB (PSE-36 on x86).
+ */
+static Fixture *fixture_new(WinDumpPaging paging, unsigned nr_cpus, bool high)
+{
+    Fixture *f = g_new0(Fixture, 1);
+    uint64_t big_pa, i;
+
+    g_ptr_array_set_size(warnings, 0);
+    f->paging = paging;
+    f->x64 = paging == WIN_DUMP_PAGING_LM4;
+    f->ptr_size = f->x64 ? 8 : 4;
+    f->ctx_size = f->x64 ? sizeof(WinContext64) : sizeof(WinContext32);
+    f->hdr_size = f->x64 ? sizeof(WinDumpHeader64) : sizeof(WinDumpHeader32);
+    guest_init(&f->gu, high, nr_cpus);
+
+    if (paging == WIN_DUMP_PAGING_PAE) {
+        /* CR3 of PAE paging is 32-byte aligned, not page aligned */
+        f->dtb = 0x1fe0;
+        memset(guest_ptr(&f->gu, f->dtb, 32), 0, 32);
+    } else {
+        f->dtb = pt_alloc(&f->gu);
+    }
+    if (f->x64) {
+        f->big_va = 0xfffff80000000000ull;
+        f->mid_va = 0xfffff80040000000ull;
+        f->small_va = 0xfffff80080000000ull;
+    } else {
+        f->big_va = 0x80000000;
+        f->mid_va = 0x80c00000;
+        f->small_va = 0x81000000;
+    }
+
+    switch (paging) {
+    case WIN_DUMP_PAGING_LM4:
+        big_pa = 0;
+        fixture_map(f, f->big_va, big_pa, GiB);
+        fixture_map(f, f->mid_va, BUG_PA & ~(2 * MiB - 1), 2 * MiB);
+        break;
+    case WIN_DUMP_PAGING_PAE:
+        big_pa = 2 * MiB;
+        fixture_map(f, f->big_va, big_pa, 2 * MiB);
+        fixture_map(f, f->mid_va, BUG_PA & ~(2 * MiB - 1), 2 * MiB);
+        break;
+    default:
+        big_pa = 0;
+        fixture_map(f, f->big_va, big_pa, 4 * MiB);
+        fixture_map(f, f->mid_va + (BUG_PA & 0x1ff000), BUG_PA & ~0xfffull,
+                    PAGE);
+        break;
+    }
+    f->kdbg_va = f->big_va + KDBG_PA - big_pa;
+    f->bug_va = f->mid_va + (BUG_PA & (2 * MiB - 1));
+    f->kpb_va = f->small_va + (KPB_PA & 0xfff);
+    fixture_map(f, f->small_va, KPB_PA & ~0xfffull, PAGE);
+
+    write_bugcheck(f, BUG_CODE);
+    write_kdbg(f, KDBG_PA);
+    for (i = 0; i < nr_cpus; i++) {
+        f->prcb_va[i] = f->small_va + PAGE * (1 + i) + (PRCB_PA(i) & 0xfff);
+        fixture_map(f, f->prcb_va[i] & ~0xfffull, PRCB_PA(i) & ~0xfffull,
+                    PAGE);
+        put_ptr(f, KPB_PA + f->ptr_size * i, f->prcb_va[i]);
+
+        if (high && i == 1) {
+            uint64_t va;
+
+            if (paging == WIN_DUMP_PAGING_X86) {
+                va = 0x81400000;
+                fixture_map(f, va, HIGH_BASE, 4 * MiB);
+                va += CTX_HIGH_PA - HIGH_BASE;
+            } else {
+                va = f->small_va + 0x40000 + PAGE * i;
+                fixture_map(f, va, CTX_HIGH_PA & ~0xfffull, PAGE);
+                va += CTX_HIGH_PA & 0xfff;
+            }
+            set_ctx(f, i, va, (Chunk) { CTX_HIGH_PA, f->ctx_size },
+                    (Chunk) { 0, 0 });
+        } else {
+            uint64_t va = f->small_va + 0x40000 + PAGE * i;
+
+            fixture_map(f, va, CTX_PA(i) & ~0xfffull, PAGE);
+            set_ctx(f, i, va + (CTX_PA(i) & 0xfff),
+                    (Chunk) { CTX_PA(i), f->ctx_size }, (Chunk) { 0, 0 });
+        }
+    }
+    /* short maps (map_max) end inside each context... */
+    for (i = 0; i < nr_cpus; i++) {
+        f->gu.cuts[f->gu.nr_cuts++] = f->ctx[i][0].pa + 0x18 + 0x100 * i;
+    }
+    /* ... and exactly where one begins */
+    f->gu.cuts[f->gu.nr_cuts++] = f->ctx[0][0].pa;
+
+    /* the header: "PAGE" wherever Windows sets nothing */
+    for (i = 0; i < sizeof(f->hdr); i += 4) {
+        hdr_put32(f, i, WIN_DUMP_PAGE_FILL);
+    }
+    memcpy(f->hdr.Signature, "PAGE", 4);
+    memcpy(f->hdr.ValidDump, f->x64 ? "DU64" : "DUMP", 4);
+    if (f->x64) {
+        WinDumpHeader64 *h = &f->hdr.x64;
+
+        h->MajorVersion = cpu_to_le32(0xf);
+        h->MinorVersion = cpu_to_le32(19041);
+        h->MachineImageType = cpu_to_le32(WIN_DUMP_MACHINE_AMD64);
+    } else {
+        WinDumpHeader32 *h = &f->hdr.x32;
+
+        h->MajorVersion = cpu_to_le32(0xf);
+        h->MinorVersion = cpu_to_le32(7601);
+        h->MachineImageType = cpu_to_le32(WIN_DUMP_MACHINE_I386);
+        h->PaeEnabled = paging == WIN_DUMP_PAGING_PAE;
+    }
+    hdr_set_dtb(f, f->dtb);
+    hdr_set_nr_cpus(f, nr_cpus);
+    hdr_set_kdbg(f, f->kdbg_va, f->x64 ? PAGE_FILL64 : WIN_DUMP_PAGE_FILL);
+
+    /* two runs with a hole at 10 MiB, and one above 4 GiB */
+    set_run(f, 0, 0, 0xa00);
+    set_run(f, 1, 0xb00, 0x500);
+    f->nr_runs = 2;
+    if (high) {
+        set_run(f, 2, HIGH_BASE / PAGE, HIGH_SIZE / PAGE);
+        f->nr_runs = 3;
+    }
+    hdr_set_runs(f);
+    return f;
+}
+
+/* Snapshot guest RAM before prepare/write, to prove it is not modified */
+static void snapshot(Fixture *f)
+{
+    g_free(f->low_copy);
+    g_free(f->high_copy);
+    f->low_copy = g_memdup2(f->gu.low, RAM_SIZE);
+    f->high_copy = f->gu.high ? g_memdup2(f->gu.high, HIGH_SIZE) : NULL;
+}
+
+static void fixture_free(Fixture *f)
+{
+    if (f->prepared) {
+        windmp_cleanup(&f->wd);
+    }
+    g_assert_cmpint(f->gu.mapped, ==, 0);
+    g_free(f->gu.low);
+    g_free(f->gu.high);
+    g_free(f->low_copy);
+    g_free(f->high_copy);
+    g_free(f);
+}
+
+static uint8_t *make_note(const void *hdr, uint32_t descsz, size_t *size)
+{
+    uint8_t *note = g_malloc0(VMCOREINFO_ELF_NOTE_HDR_SIZE + descsz);
+
+    stl_le_p(note, 11);
+    stl_le_p(note + 4, descsz);
+    stl_le_p(note + 8, 0);
+    memcpy(note + 12, "VMCOREINFO", 11);
+    memcpy(note + VMCOREINFO_ELF_NOTE_HDR_SIZE, hdr, descsz);
+    *size = VMCOREINFO_ELF_NOTE_HDR_SIZE + descsz;
+    return note;
+}
+
+static bool prepare(Fixture *f, const WinDumpOptions *opts, Error **errp)
+{
+    size_t size;
+    g_autofree uint8_t *note = make_note(&f->hdr, f->hdr_size, &size);
+
+    snapshot(f);
+    f->prepared = windmp_prepare(&f->wd, &f->gu.g, note, size, opts, errp);
+    if (!f->prepared) {
+        /* on failure @wd holds nothing */
+        g_assert_null(f->wd.extents);
+        g_assert_null(f->wd.overlays);
+        g_assert_cmpuint(f->wd.nr_overlays, ==, 0);
+    }
+    return f->prepared;
+}
+
+static void prepare_ok(Fixture *f, const WinDumpOptions *opts)
+{
+    Error *err = NULL;
+
+    if (!prepare(f, opts, &err)) {
+        g_test_message("windmp_prepare: %s", error_get_pretty(err));
+        g_assert_not_reached();
+    }
+}
+
+/* windmp_prepare() must fail, and say @needle */
+static void prepare_fails(Fixture *f, const char *needle)
+{
+    Error *err = NULL;
+
+    g_assert_false(prepare(f, NULL, &err));
+    g_test_message("error: %s", error_get_pretty(err));
+    assert_err_has(err, needle);
+    error_free(err);
+}
+
+static void assert_same_bytes(const uint8_t *got, const uint8_t *exp,
+                              size_t len, const char *what)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (got[i] != exp[i]) {
+            g_test_message("%s differs first at offset 0x%zx: 0x%02x,"
+                           " expected 0x%02x", what, i, got[i], exp[i]);
+            g_assert_not_reached();
+        }
+    }
+}
+
+static void check_ram_untouched(Fixture *f)
+{
+    assert_same_bytes(f->gu.low, f->low_copy, RAM_SIZE, "low RAM");
+    if (f->gu.high) {
+        assert_same_bytes(f->gu.high, f->high_copy, HIGH_SIZE, "high RAM");
+    }
+}
+
+/* Is @ctx the CONTEXT that the core must build for @cpu? */
+static void check_ctx(Fixture *f, const uint8_t *ctx, const WinDumpCpu *cpu)
+{
+    if (f->x64) {
+        WinContext64 c;
+
+        memcpy(&c, ctx, sizeof(c));
+        g_assert_cmphex(le32_to_cpu(c.ContextFlags), ==, WIN_CTX64_ALL);
+        g_assert_cmphex(le64_to_cpu(c.PHome[0]), ==, 0);
+        g_assert_cmphex(le64_to_cpu(c.Rax), ==, cpu->regs[0]);
+        g_assert_cmphex(le64_to_cpu(c.Rcx), ==, cpu->regs[1]);
+        g_assert_cmphex(le64_to_cpu(c.Rsp), ==, cpu->regs[4]);
+        g_assert_cmphex(le64_to_cpu(c.Rdi), ==, cpu->regs[7]);
+        g_assert_cmphex(le64_to_cpu(c.R8), ==, cpu->regs[8]);
+        g_assert_cmphex(le64_to_cpu(c.R15), ==, cpu->regs[15]);
+        g_assert_cmphex(le64_to_cpu(c.Rip), ==, cpu->rip);
+        g_assert_cmphex(le32_to_cpu(c.EFlags), ==, (uint32_t)cpu->rflags);
+        g_assert_cmphex(le16_to_cpu(c.SegEs), ==, cpu->sel[0]);
+        g_assert_cmphex(le16_to_cpu(c.SegCs), ==, cpu->sel[1]);
+        g_assert_cmphex(le16_to_cpu(c.SegSs), ==, cpu->sel[2]);
+        g_assert_cmphex(le16_to_cpu(c.SegDs), ==, cpu->sel[3]);
+        g_assert_cmphex(le16_to_cpu(c.SegFs), ==, cpu->sel[4]);
+        g_assert_cmphex(le16_to_cpu(c.SegGs), ==, cpu->sel[5]);
+        g_assert_cmphex(le64_to_cpu(c.Dr0), ==, cpu->dr[0]);
+        g_assert_cmphex(le64_to_cpu(c.Dr7), ==, cpu->dr[7]);
+        g_assert_cmphex(le32_to_cpu(c.MxCsr), ==, cpu->fx.MxCsr);
+        g_assert_cmphex(le32_to_cpu(c.FltSave.MxCsr), ==, cpu->fx.MxCsr);
+        g_assert_cmphex(le16_to_cpu(c.FltSave.ControlWord), ==,
+                        cpu->fx.ControlWord);
+        g_assert_cmphex(le64_to_cpu(c.FltSave.XmmRegisters[15].low), ==,
+                        cpu->fx.XmmRegisters[15].low);
+        g_assert_cmphex(le64_to_cpu(c.VectorControl), ==, 0);
+    } else {
+        WinContext32 c;
+        WinXmmSaveArea32 fx;
+
+        memcpy(&c, ctx, sizeof(c));
+        memcpy(&fx, c.ExtendedRegisters, sizeof(fx));
+        g_assert_cmphex(le32_to_cpu(c.ContextFlags), ==,
+                        WIN_CTX32_FULL | WIN_CTX_DBG | WIN_CTX_EXT);
+        g_assert_cmphex(le32_to_cpu(c.Eax), ==, (uint32_t)cpu->regs[0]);
+        g_assert_cmphex(le32_to_cpu(c.Ecx), ==, (uint32_t)cpu->regs[1]);
+        g_assert_cmphex(le32_to_cpu(c.Esp), ==, (uint32_t)cpu->regs[4]);
+        g_assert_cmphex(le32_to_cpu(c.Edi), ==, (uint32_t)cpu->regs[7]);
+        g_assert_cmphex(le32_to_cpu(c.Eip), ==, (uint32_t)cpu->rip);
+        g_assert_cmphex(le32_to_cpu(c.EFlags), ==, (uint32_t)cpu->rflags);
+        g_assert_cmphex(le32_to_cpu(c.SegEs), ==, cpu->sel[0]);
+        g_assert_cmphex(le32_to_cpu(c.SegCs), ==, cpu->sel[1]);
+        g_assert_cmphex(le32_to_cpu(c.SegSs), ==, cpu->sel[2]);
+        g_assert_cmphex(le32_to_cpu(c.SegDs), ==, cpu->sel[3]);
+        g_assert_cmphex(le32_to_cpu(c.SegFs), ==, cpu->sel[4]);
+        g_assert_cmphex(le32_to_cpu(c.SegGs), ==, cpu->sel[5]);
+        g_assert_cmphex(le32_to_cpu(c.Dr7), ==, (uint32_t)cpu->dr[7]);
+        g_assert_cmphex(le32_to_cpu(fx.MxCsr), ==, cpu->fx.MxCsr);
+        g_assert_cmphex(le64_to_cpu(fx.XmmRegisters[7].low), ==,
+                        cpu->fx.XmmRegisters[7].low);
+        /* x86 has 8 XMM registers */
+        g_assert_cmphex(fx.XmmRegisters[8].low, ==, 0);
+        g_assert_cmphex(fx.XmmRegisters[8].high, ==, 0);
+    }
+}
+
+/*
+ * Check the patched header against the guest's: every byte must be the
+ * guest's except the fields the core is documented to patch.
+ */
+static void check_header(Fixture *f, uint64_t system_time, uint64_t kdbg_va,
+                         unsigned cur)
+{
+    WinDump *wd = &f->wd;
+    g_autofree WinDumpHeader *exp = g_memdup2(&f->hdr, sizeof(f->hdr));
+    uint64_t total = f->hdr_size + f->pages * PAGE;
+
+    g_assert_cmpuint(wd->hdr_size, ==, f->hdr_size);
+    g_assert(wd->x64 == f->x64);
+    g_assert_cmpuint(wd->total_size, ==, total);
+    g_assert_cmpuint(wd->current_cpu, ==, cur);
+    g_assert_cmphex(wd->kdbg_va, ==, kdbg_va);
+    g_assert_cmpuint(wd->nr_extents, ==, f->nr_runs);
+    check_ctx(f, f->x64 ? wd->hdr.x64.ContextRecord : wd->hdr.x32.ContextRecord,
+              &f->gu.cpus[cur]);
+
+    if (f->x64) {
+        WinDumpHeader64 *h = &exp->x64;
+
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x64.PfnDatabase), ==, PFN_VA64);
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x64.RequiredDumpSpace), ==,
+                        total);
+        g_assert_cmphex(le64_to_cpu(
+                        wd->hdr.x64.PhysicalMemoryBlock.NumberOfPages), ==,
+                        f->pages);
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x64.KdDebuggerDataBlock), ==,
+                        kdbg_va);
+        g_assert_cmphex(le32_to_cpu(wd->hdr.x64.DumpType), ==, 1);
+        g_assert_cmphex(hdr_get32(wd, 0x8c), ==, 0);
+        g_assert_cmphex(hdr_get32(wd, 0xf9c), ==, 0);
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x64.SystemTime), ==,
+                        system_time ? system_time : PAGE_FILL64);
+
+        h->PfnDatabase = cpu_to_le64(PFN_VA64);
+        memcpy(h->BugcheckData, f->bug, 40);
+        if (!h->BugcheckCode) {
+            h->BugcheckCode = cpu_to_le32(LIVE_SYSTEM_DUMP);
+        }
+        h->KdDebuggerDataBlock = cpu_to_le64(kdbg_va);
+        h->PhysicalMemoryBlock.unused = 0;
+        h->PhysicalMemoryBlock.NumberOfPages = cpu_to_le64(f->pages);
+        memcpy(h->ContextRecord, wd->hdr.x64.ContextRecord,
+               sizeof(WinContext64));
+        h->DumpType = cpu_to_le32(1);
+        h->unused1 = 0;
+        h->RequiredDumpSpace = cpu_to_le64(total);
+        if (system_time) {
+            h->SystemTime = cpu_to_le64(system_time);
+        }
+    } else {
+        WinDumpHeader32 *h = &exp->x32;
+
+        g_assert_cmphex(le32_to_cpu(wd->hdr.x32.PfnDatabase), ==, PFN_VA32);
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x32.RequiredDumpSpace), ==,
+                        total);
+        g_assert_cmphex(le32_to_cpu(
+                        wd->hdr.x32.PhysicalMemoryBlock.NumberOfPages), ==,
+                        f->pages);
+        g_assert_cmphex(le32_to_cpu(wd->hdr.x32.KdDebuggerDataBlock), ==,
+                        kdbg_va);
+        g_assert_cmphex(le32_to_cpu(wd->hdr.x32.DumpType), ==, 1);
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x32.SystemTime), ==,
+                        system_time ? system_time : PAGE_FILL64);
+
+        h->PfnDatabase = cpu_to_le32(PFN_VA32);
+        memcpy(h->BugcheckData, f->bug, 20);
+        if (!h->BugcheckCode) {
+            h->BugcheckCode = cpu_to_le32(LIVE_SYSTEM_DUMP);
+        }
+        h->KdDebuggerDataBlock = cpu_to_le32(kdbg_va);
+        h->PhysicalMemoryBlock.NumberOfPages = cpu_to_le32(f->pages);
+        memcpy(h->ContextRecord, wd->hdr.x32.ContextRecord,
+               sizeof(WinContext32));
+        h->DumpType = cpu_to_le32(1);
+        h->RequiredDumpSpace = cpu_to_le64(total);
+        if (system_time) {
+            h->SystemTime = cpu_to_le64(system_time);
+        }
+    }
+    assert_same_bytes((uint8_t *)&wd->hdr, (uint8_t *)exp, f->hdr_size,
+                      "patched header");
+}
+
+/* ---- the writer ---- */
+
+typedef struct Sink {
+    GByteArray *out;
+    uint64_t fail_after;        /* fail a write that goes past; 0: never */
+    bool failed;
+    unsigned calls;
+} Sink;
+
+static bool sink_write(void *opaque, const void *buf, size_t len,
+                       Error **errp)
+{
+    Sink *s = opaque;
+
+    /* nothing is written after a failure */
+    g_assert_false(s->failed);
+    g_assert_cmpuint(len, >, 0);
+    s->calls++;
+    if (s->fail_after && s->out->len + len > s->fail_after) {
+        s->failed = true;
+        error_setg(errp, "No space left on device (test)");
+        return false;
+    }
+    g_byte_array_append(s->out, buf, len);
+    return true;
+}
+
+static GByteArray *write_ok(Fixture *f)
+{
+    Sink s = { .out = g_byte_array_new() };
+    Error *err = NULL;
+
+    if (!windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err)) {
+        g_test_message("windmp_write: %s", error_get_pretty(err));
+        g_assert_not_reached();
+    }
+    g_assert_cmpint(f->gu.mapped, ==, 0);
+    return s.out;
+}
+
+static uint64_t file_offset(Fixture *f, uint64_t pa)
+{
+    uint64_t off = f->hdr_size;
+    unsigned i;
+
+    for (i = 0; i < f->nr_runs; i++) {
+        uint64_t start = f->runs[i][0] * PAGE, len = f->runs[i][1] * PAGE;
+
+        if (pa >= start && pa - start < len) {
+            return off + (pa - start);
+        }
+        off += len;
+    }
+    g_assert_not_reached();
+}
+
+/*
+ * The file must be the patched header, then the RAM of each run, except
+ * that the contexts of the processors in @ctx_mask show their registers.
+ */
+static void check_output(Fixture *f, GByteArray *out, unsigned ctx_mask)
+{
+    uint64_t total = f->hdr_size + f->pages * PAGE, off;
+    g_autofree uint8_t *exp = g_malloc(total);
+    unsigned i, j, nr_overlays = 0;
+
+    g_assert_cmpuint(out->len, ==, total);
+    g_assert_cmpuint(out->len, ==, f->wd.total_size);
+    assert_same_bytes(out->data, (uint8_t *)&f->wd.hdr, f->hdr_size,
+                      "written header");
+
+    memcpy(exp, &f->wd.hdr, f->hdr_size);
+    off = f->hdr_size;
+    for (i = 0; i < f->nr_runs; i++) {
+        uint64_t len = f->runs[i][1] * PAGE;
+
+        memcpy(exp + off, buf_ptr(f->low_copy, f->high_copy,
+                                  f->runs[i][0] * PAGE, len), len);
+        off += len;
+    }
+
+    for (i = 0; i < MAX_CPUS; i++) {
+        uint8_t ctx[sizeof(WinContext)];
+        uint64_t done = 0;
+
+        if (!(ctx_mask & (1u << i))) {
+            continue;
+        }
+        for (j = 0; j < 2 && f->ctx[i][j].len; j++) {
+            off = file_offset(f, f->ctx[i][j].pa);
+            memcpy(ctx + done, out->data + off, f->ctx[i][j].len);
+            memcpy(exp + off, out->data + off, f->ctx[i][j].len);
+            done += f->ctx[i][j].len;
+            nr_overlays++;
+        }
+        g_assert_cmpuint(done, ==, f->ctx_size);
+        check_ctx(f, ctx, &f->gu.cpus[i]);
+    }
+    g_assert_cmpuint(f->wd.nr_overlays, ==, nr_overlays);
+    assert_same_bytes(out->data, exp, total, "dump file");
+    check_ram_untouched(f);
+}
+
+static void write_and_check(Fixture *f, unsigned ctx_mask)
+{
+    GByteArray *out = write_ok(f);
+
+    check_output(f, out, ctx_mask);
+    g_byte_array_unref(out);
+}
+
+/* No overlay may cover any byte of [pa, pa + len) */
+static void assert_no_overlay(Fixture *f, uint64_t pa, uint64_t len)
+{
+    size_t i;
+
+    for (i = 0; i < f->wd.nr_overlays; i++) {
+        const WinDumpOverlay *o = &f->wd.overlays[i];
+
+        g_assert(o->pa + o->len <= pa || o->pa >= pa + len);
+    }
+}
+
+static unsigned all_cpus(unsigned n)
+{
+    return (1u << n) - 1;
+}
+
+/* ---- 1. happy paths ---- */
+
+static void test_happy(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    WinDumpOptions opts = { .system_time = 0x01d9a1b2c3d4e5f6ull };
+    Fixture *f = fixture_new(paging, 3, true);
+
+    prepare_ok(f, &opts);
+    g_assert_cmpuint(warnings->len, ==, 0);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 3);
+    check_header(f, opts.system_time, f->kdbg_va, 0);
+    write_and_check(f, all_cpus(3));
+    fixture_free(f);
+}
+
+/* The crashed vCPU's registers go to ContextRecord; SystemTime kept */
+static void test_happy_crashed(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    Fixture *f = fixture_new(paging, 4, false);
+
+    f->gu.cpus[2].crashed = true;
+    f->gu.cpus[3].crashed = true;
+    prepare_ok(f, NULL);
+    g_assert_cmpuint(warnings->len, ==, 0);
+    check_header(f, 0, f->kdbg_va, 2);
+    write_and_check(f, all_cpus(4));
+    fixture_free(f);
+}
+
+/*
+ * map() hands out at most 5000 bytes, and pieces end inside each context
+ * and at the start of one: the writer must stitch overlays across them.
+ */
+static void test_happy_short_map(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    WinDumpOptions opts = { .system_time = 0 };
+    Fixture *f = fixture_new(paging, 4, true);
+
+    f->gu.map_max = 5000;
+    prepare_ok(f, &opts);
+    check_header(f, 0, f->kdbg_va, 0);
+    write_and_check(f, all_cpus(4));
+    g_assert_cmpuint(f->gu.cut_hits, ==, 5);
+    fixture_free(f);
+}
+
+/* ---- 2. a context split over two non-contiguous pages ---- */
+
+static void test_context_split(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    Fixture *f = fixture_new(paging, 3, false);
+    uint64_t va = f->small_va + 0x50000, first = 0x100;
+
+    /* the second virtual page comes first in physical memory */
+    fixture_map(f, va, 0x905000, PAGE);
+    fixture_map(f, va + PAGE, 0x900000, PAGE);
+    set_ctx(f, 1, va + PAGE - first, (Chunk) { 0x905000 + PAGE - first, first },
+            (Chunk) { 0x900000, f->ctx_size - first });
+    /* short maps, and pieces that end inside both halves */
+    f->gu.map_max = 5000;
+    f->gu.nr_cuts = 0;
+    f->gu.cuts[f->gu.nr_cuts++] = 0x900000 + 0x80;
+    f->gu.cuts[f->gu.nr_cuts++] = 0x905000 + PAGE - first + 0x10;
+    prepare_ok(f, NULL);
+    g_assert_cmpuint(warnings->len, ==, 0);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 3);
+    g_assert_cmpuint(f->wd.nr_overlays, ==, 4);
+    write_and_check(f, all_cpus(3));
+    g_assert_cmpuint(f->gu.cut_hits, ==, 2);
+    fixture_free(f);
+}
+
+/* ---- 3. KDBG ---- */
+
+static void encode_kdbg(Fixture *f, uint64_t pa)
+{
+    uint8_t *p = guest_ptr(&f->gu, pa, KDBG_MIN_SIZE);
+    unsigned i;
+
+    for (i = 0; i < KDBG_MIN_SIZE; i++) {
+        p[i] ^= 0xa5 + i;
+    }
+}
+
+static void test_kdbg_fallback(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    Fixture *f = fixture_new(paging, 3, false);
+    uint64_t copy_va = f->kdbg_va + (KDBG_COPY_PA - KDBG_PA);
+
+    write_kdbg(f, KDBG_COPY_PA);
+    encode_kdbg(f, KDBG_PA);
+    hdr_set_kdbg(f, f->kdbg_va, copy_va);
+    /* a context on top of the decoded copy must be refused */
+    set_ctx(f, 2, copy_va + 0x40, (Chunk) { 0 }, (Chunk) { 0 });
+    prepare_ok(f, NULL);
+    g_assert_cmphex(f->wd.kdbg_va, ==, copy_va);
+    /* BugcheckParameter1 comes from KiBugcheckData after all */
+    check_header(f, 0, copy_va, 0);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    g_assert(warned("processor 2") && warned("the KDBG"));
+    assert_no_overlay(f, KDBG_COPY_PA, KDBG_MIN_SIZE);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+static void test_kdbg_none(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    Fixture *f = fixture_new(paging, 2, false);
+    uint64_t junk_va = f->big_va + 0x300000;    /* random bytes */
+    g_autofree char *a = g_strdup_printf("0x%" PRIx64, f->kdbg_va);
+    g_autofree char *b = g_strdup_printf("0x%" PRIx64, junk_va);
+    Error *err = NULL;
+
+    encode_kdbg(f, KDBG_PA);
+    hdr_set_kdbg(f, f->kdbg_va, junk_va);
+    g_assert_false(prepare(f, NULL, &err));
+    g_test_message("error: %s", error_get_pretty(err));
+    assert_err_has(err, a);
+    assert_err_has(err, b);
+    assert_err_has(err, "KDBG");
+    error_free(err);
+    fixture_free(f);
+}
+
+static void test_kdbg_small(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    Fixture *f = fixture_new(paging, 2, false);
+
+    st32(&f->gu, KDBG_PA + KDBG_SIZE_OFFSET64, KDBG_MIN_SIZE - 1);
+    prepare_fails(f, "0x33f");
+    fixture_free(f);
+
+    /* a big enough copy saves it */
+    f = fixture_new(paging, 2, false);
+    st32(&f->gu, KDBG_PA + KDBG_SIZE_OFFSET64, KDBG_MIN_SIZE - 1);
+    write_kdbg(f, KDBG_COPY_PA);
+    hdr_set_kdbg(f, f->kdbg_va, f->kdbg_va + (KDBG_COPY_PA - KDBG_PA));
+    prepare_ok(f, NULL);
+    g_assert_cmphex(f->wd.kdbg_va, ==, f->kdbg_va + (KDBG_COPY_PA - KDBG_PA));
+    fixture_free(f);
+}
+
+/* The KDBG's last bytes are on a page that is not mapped */
+static void test_kdbg_truncated(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, false);
+    uint64_t va = f->small_va + 0x20000 - 0x100;
+
+    /* map only the first page of [va, va + 0x340) */
+    fixture_map(f, va & ~0xfffull, 0x720000, PAGE);
+    write_kdbg(f, 0x720f00);
+    hdr_set_kdbg(f, va, va);
+    prepare_fails(f, "not mapped");
+    fixture_free(f);
+}
+
+/* ---- 4. bugcheck ---- */
+
+static void test_bugcheck_zero(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    Fixture *f = fixture_new(paging, 2, false);
+
+    write_bugcheck(f, 0);
+    prepare_ok(f, NULL);
+    if (f->x64) {
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x64.BugcheckCode), ==, 0x161);
+        g_assert_cmphex(le64_to_cpu(f->wd.hdr.x64.BugcheckParameter1), ==,
+                        0xfffff80011110000ull);
+        g_assert_cmphex(le64_to_cpu(f->wd.hdr.x64.BugcheckParameter4), ==,
+                        0xfffff80011110003ull);
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x64.unused0), ==, 0);
+    } else {
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x32.BugcheckCode), ==, 0x161);
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x32.BugcheckParameter1), ==,
+                        0x81110000);
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x32.BugcheckParameter4), ==,
+                        0x81110003);
+    }
+    check_header(f, 0, f->kdbg_va, 0);
+    fixture_free(f);
+}
+
+static void test_bugcheck_copied(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    Fixture *f = fixture_new(paging, 2, false);
+
+    prepare_ok(f, NULL);
+    if (f->x64) {
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x64.BugcheckCode), ==,
+                        BUG_CODE);
+        g_assert_cmphex(le64_to_cpu(f->wd.hdr.x64.BugcheckParameter2), ==,
+                        0xfffff80011110001ull);
+        g_assert_cmphex(le64_to_cpu(f->wd.hdr.x64.BugcheckParameter3), ==,
+                        0xfffff80011110002ull);
+    } else {
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x32.BugcheckCode), ==,
+                        BUG_CODE);
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x32.BugcheckParameter2), ==,
+                        0x81110001);
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x32.BugcheckParameter3), ==,
+                        0x81110002);
+        /* the field after the 20 bytes is not touched */
+        g_assert_cmphex(hdr_get32(&f->wd, 0x3c), ==, WIN_DUMP_PAGE_FILL);
+    }
+    fixture_free(f);
+}
+
+static void test_bugcheck_unmapped(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    Fixture *f = fixture_new(paging, 2, false);
+
+    put_kdbg(f, KDBG_PA, KDBG_KI_BUGCHECK_DATA_OFFSET, f->small_va + 0x30000);
+    /* the guest's header had a zero code: still a live dump */
+    if (f->x64) {
+        f->hdr.x64.BugcheckCode = 0;
+        f->hdr.x64.BugcheckParameter2 = cpu_to_le64(0x1234);
+    } else {
+        f->hdr.x32.BugcheckCode = 0;
+        f->hdr.x32.BugcheckParameter2 = cpu_to_le32(0x1234);
+    }
+    prepare_ok(f, NULL);
+    /* x86: the sign-extended KDBG pointer, shown as the 32-bit address */
+    g_assert(warned(f->x64 ? "KiBugcheckData at 0xfffff80080030000 (" :
+                             "KiBugcheckData at 0x81030000 ("));
+    g_assert_cmpuint(warnings->len, ==, 1);
+    if (f->x64) {
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x64.BugcheckCode), ==, 0x161);
+        g_assert_cmphex(le64_to_cpu(f->wd.hdr.x64.BugcheckParameter2), ==,
+                        0x1234);
+    } else {
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x32.BugcheckCode), ==, 0x161);
+        g_assert_cmphex(le32_to_cpu(f->wd.hdr.x32.BugcheckParameter2), ==,
+                        0x1234);
+    }
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+/* ---- 5. the note ---- */
+
+static uint8_t *good_note(Fixture *f, size_t *size)
+{
+    return make_note(&f->hdr, f->hdr_size, size);
+}
+
+static void note_fails(Fixture *f, const uint8_t *note, size_t size,
+                       const char *needle)
+{
+    Error *err = NULL;
+    const char *m;
+
+    g_assert_false(windmp_note_check(note, size, &err));
+    assert_err_has(err, needle);
+    for (m = error_get_pretty(err); *m; m++) {
+        g_assert(g_ascii_isprint(*m));
+    }
+    error_free(err);
+    err = NULL;
+
+    g_assert_false(windmp_prepare(&f->wd, &f->gu.g, note, size, NULL, &err));
+    assert_err_has(err, needle);
+    g_assert_null(f->wd.extents);
+    error_free(err);
+}
+
+static void test_note_good(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 1, false);
+    size_t size;
+    g_autofree uint8_t *note = good_note(f, &size);
+    Error *err = NULL;
+
+    g_assert_true(windmp_note_check(note, size, &err));
+    g_assert_null(err);
+    /* the 4 KiB flavour too */
+    stl_le_p(note + 4, 0x1000);
+    memcpy(note + VMCOREINFO_ELF_NOTE_HDR_SIZE + 4, "DUMP", 4);
+    g_assert_true(windmp_note_check(note, 0x1018, &err));
+    g_assert_null(err);
+    fixture_free(f);
+}
+
+static void test_note_short(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 1, false);
+    size_t size;
+    g_autofree uint8_t *note = good_note(f, &size);
+
+    note_fails(f, note, 0, "too short");
+    note_fails(f, note, 12, "too short");
+    note_fails(f, note, 23, "too short");
+    /* 24 bytes: a whole note header, but no descriptor */
+    note_fails(f, note, 24, "bytes but its header says");
+    fixture_free(f);
+}
+
+static void test_note_name(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 1, false);
+    size_t size;
+    g_autofree uint8_t *note = good_note(f, &size);
+
+    note[12] = 'v';
+    note_fails(f, note, size, "not named");
+    note[12] = 'V';
+    stl_le_p(note, 10);                 /* namesz without the NUL */
+    note_fails(f, note, size, "not named");
+    stl_le_p(note, 0xffffffff);
+    note_fails(f, note, size, "not named");
+    fixture_free(f);
+}
+
+static void test_note_descsz(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 1, false);
+    size_t size;
+    g_autofree uint8_t *note = good_note(f, &size);
+    static const uint32_t bad[] = { 0, 0x800, 0x1ff8, 0x2008, 0xffffffe8 };
+    unsigned i;
+
+    for (i = 0; i < ARRAY_SIZE(bad); i++) {
+        stl_le_p(note + 4, bad[i]);
+        note_fails(f, note, size, "Linux guest");
+    }
+    /* descsz right, the buffer not */
+    stl_le_p(note + 4, 0x2000);
+    note_fails(f, note, size - 1, "header says");
+    /* a 0x1000 descriptor inside a 0x2000-sized buffer */
+    stl_le_p(note + 4, 0x1000);
+    note_fails(f, note, size, "header says");
+    fixture_free(f);
+}
+
+static void test_note_valid_dump(void)
+{
+    Fixture *f64 = fixture_new(WIN_DUMP_PAGING_LM4, 1, false);
+    Fixture *f32 = fixture_new(WIN_DUMP_PAGING_PAE, 1, false);
+    size_t size;
+    g_autofree uint8_t *n64 = NULL, *n32 = NULL;
+
+    /* "DU64" in a 4 KiB header, "DUMP" in an 8 KiB one */
+    memcpy(f32->hdr.ValidDump, "DU64", 4);
+    n32 = good_note(f32, &size);
+    note_fails(f32, n32, size, "must be 'DUMP', got 'DU64'");
+    memcpy(f64->hdr.ValidDump, "DUMP", 4);
+    n64 = good_note(f64, &size);
+    note_fails(f64, n64, size, "must be 'DU64', got 'DUMP'");
+    fixture_free(f64);
+    fixture_free(f32);
+}
+
+static void test_note_signature(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 1, false);
+    size_t size;
+    g_autofree uint8_t *note = NULL;
+
+    memcpy(f->hdr.Signature, "\x01P\xffG", 4);
+    note = good_note(f, &size);
+    note_fails(f, note, size, "got '?P?G'");
+    g_free(note);
+
+    memcpy(f->hdr.Signature, "PAGE", 4);
+    memcpy(f->hdr.ValidDump, "D\nU\x80", 4);
+    note = good_note(f, &size);
+    note_fails(f, note, size, "got 'D?U?'");
+    fixture_free(f);
+}
+
+/* ---- 6. runs ---- */
+
+static void runs_fail(WinDumpPaging paging, void (*mutate)(Fixture *f),
+                      const char *needle)
+{
+    Fixture *f = fixture_new(paging, 2, true);
+
+    mutate(f);
+    prepare_fails(f, needle);
+    fixture_free(f);
+}
+
+static void mut_zero_runs(Fixture *f)
+{
+    f->nr_runs = 0;
+    hdr_set_runs(f);
+}
+
+static void mut_page_fill_runs(Fixture *f)
+{
+    hdr_put32(f, f->x64 ? 0x88 : 0x64, WIN_DUMP_PAGE_FILL);
+}
+
+static void mut_max_runs_plus_one(Fixture *f)
+{
+    unsigned i, n = (f->x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32) + 1;
+
+    for (i = 0; i < n; i++) {
+        set_run(f, i, 2 * i, 1);
+    }
+    f->nr_runs = n;
+    hdr_set_runs(f);
+}
+
+static void mut_outside_ram(Fixture *f)
+{
+    set_run(f, 1, 0x2000, 0x10);        /* 32 MiB: between the ranges */
+    hdr_set_runs(f);
+}
+
+static void mut_straddle_end(Fixture *f)
+{
+    set_run(f, 1, 0xb00, 0x501);        /* one page past 16 MiB */
+    hdr_set_runs(f);
+}
+
+static void mut_straddle_high_end(Fixture *f)
+{
+    set_run(f, 2, HIGH_BASE / PAGE, HIGH_SIZE / PAGE + 1);
+    hdr_set_runs(f);
+}
+
+static void mut_base_overflow(Fixture *f)
+{
+    f->nr_runs = 3;
+    set_run(f, 2, 0xfffffffffffffull, 2);
+    hdr_set_runs(f);
+}
+
+static void mut_count_wraps(Fixture *f)
+{
+    /*
+     * x64: (base + count) << 12 would wrap to 0xb00000, a valid-looking
+     * end.  x86: 32-bit fields, whose sum must not wrap in 32 bits.
+     */
+    f->nr_runs = 1;
+    if (f->x64) {
+        set_run(f, 0, 0, 0x10000000000b00ull);
+    } else {
+        set_run(f, 0, 0xfffff, 0xfff00b00ull);
+    }
+    hdr_set_runs(f);
+}
+
+static void mut_zero_count(Fixture *f)
+{
+    set_run(f, 1, 0xb00, 0);
+    hdr_set_runs(f);
+}
+
+static void mut_overlap(Fixture *f)
+{
+    set_run(f, 1, 0x9ff, 0x10);
+    hdr_set_runs(f);
+}
+
+static void mut_unsorted(Fixture *f)
+{
+    set_run(f, 0, 0xb00, 0x500);
+    set_run(f, 1, 0, 0xa00);
+    f->nr_runs = 2;
+    hdr_set_runs(f);
+}
+
+static void mut_across_hole(Fixture *f)
+{
+    /* from inside the low range to the end of the high one */
+    f->nr_runs = 2;
+    set_run(f, 1, 0xb00, HIGH_BASE / PAGE + HIGH_SIZE / PAGE - 0xb00);
+    hdr_set_runs(f);
+}
+
+static void test_runs_bad(gconstpointer data)
+{
+    static const struct {
+        void (*mutate)(Fixture *f);
+        const char *needle;
+    } cases[] = {
+        { mut_zero_runs, "lists 0 memory runs" },
+        { mut_page_fill_runs, "lists 1162297680 memory runs" },
+        { mut_max_runs_plus_one, "memory runs; between 1 and" },
+        { mut_outside_ram, "memory run 1 (0x2000000-0x200ffff) is not all" },
+        { mut_straddle_end, "memory run 1 (0xb00000-0x1000fff) is not all" },
+        { mut_straddle_high_end, "memory run 2" },
+        { mut_base_overflow, "memory run 2 (" },
+        { mut_count_wraps, "memory run 0 (" },
+        { mut_zero_count, "not a valid page range" },
+        { mut_overlap, "sorted and disjoint" },
+        { mut_unsorted, "sorted and disjoint" },
+        { mut_across_hole, "is not all guest RAM" },
+    };
+    unsigned i;
+
+    for (i = 0; i < ARRAY_SIZE(cases); i++) {
+        g_test_message("case %u", i);
+        runs_fail(GPOINTER_TO_INT(data), cases[i].mutate, cases[i].needle);
+    }
+}
+
+/* 42 (x64) / 86 (x86) runs is the most that fits, and works */
+static void test_runs_max(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, false);
+    unsigned i, n = f->x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32;
+
+    for (i = 0; i < n; i++) {
+        set_run(f, i, 0x10 * i, 1 + (i & 3));
+    }
+    /* the contexts must be in the file: add their pages */
+    set_run(f, n - 2, CTX_PA(0) / PAGE, 1);
+    set_run(f, n - 1, CTX_PA(1) / PAGE, 1);
+    g_assert_cmpuint(0x10 * (n - 3) + 4, <, CTX_PA(0) / PAGE);
+    f->nr_runs = n;
+    hdr_set_runs(f);
+    prepare_ok(f, NULL);
+    g_assert_cmpuint(f->wd.nr_extents, ==, n);
+    check_header(f, 0, f->kdbg_va, 0);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+/* Adjacent runs and runs in two RAM ranges with a hole between them */
+static void test_runs_two_ranges(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, true);
+
+    set_run(f, 0, 0, 0x800);
+    set_run(f, 1, 0x800, 0x800);        /* adjacent to the first */
+    set_run(f, 2, HIGH_BASE / PAGE + 1, HIGH_SIZE / PAGE - 1);
+    f->nr_runs = 3;
+    hdr_set_runs(f);
+    prepare_ok(f, NULL);
+    g_assert_cmpuint(warnings->len, ==, 0);
+    g_assert_cmphex(f->wd.extents[2].start, ==, HIGH_BASE + PAGE);
+    g_assert_cmphex(f->wd.extents[2].end, ==, HIGH_BASE + HIGH_SIZE);
+    check_header(f, 0, f->kdbg_va, 0);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+static void test_runs_pages_mismatch(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, true);
+    uint64_t real = f->pages;
+
+    if (f->x64) {
+        f->hdr.x64.PhysicalMemoryBlock.NumberOfPages = cpu_to_le64(real + 7);
+    } else {
+        f->hdr.x32.PhysicalMemoryBlock.NumberOfPages = cpu_to_le32(real - 7);
+    }
+    prepare_ok(f, NULL);
+    g_assert(warned("but its runs hold"));
+    g_assert_cmpuint(warnings->len, ==, 1);
+    if (f->x64) {
+        g_assert_cmpuint(le64_to_cpu(
+                         f->wd.hdr.x64.PhysicalMemoryBlock.NumberOfPages), ==,
+                         real);
+    } else {
+        g_assert_cmpuint(le32_to_cpu(
+                         f->wd.hdr.x32.PhysicalMemoryBlock.NumberOfPages), ==,
+                         real);
+    }
+    check_header(f, 0, f->kdbg_va, 0);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+/* ---- 7. processors ---- */
+
+static void test_cpus_bad(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 3, false);
+
+    hdr_set_nr_cpus(f, 0);
+    prepare_fails(f, "has 0 processors, but the VM has 3 vCPUs");
+    hdr_set_nr_cpus(f, 4);
+    prepare_fails(f, "has 4 processors, but the VM has 3 vCPUs");
+    hdr_set_nr_cpus(f, 0xffffffff);
+    prepare_fails(f, "processors");
+    fixture_free(f);
+}
+
+static void test_cpus_fewer(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 4, false);
+
+    hdr_set_nr_cpus(f, 2);
+    prepare_ok(f, NULL);
+    g_assert(warned("the VM has 4 vCPUs but Windows uses 2"));
+    g_assert_cmpuint(warnings->len, ==, 1);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    g_assert_cmpuint(f->wd.nr_overlays, ==, 2);
+    assert_no_overlay(f, CTX_PA(2), f->ctx_size);
+    assert_no_overlay(f, CTX_PA(3), f->ctx_size);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+/* ---- 8. hostile pointers ---- */
+
+/* The table that maps the 4 KiB page at @va */
+static uint64_t leaf_table(Fixture *f, uint64_t va)
+{
+    Guest *gu = &f->gu;
+    uint64_t t;
+    int level;
+
+    switch (f->paging) {
+    case WIN_DUMP_PAGING_LM4:
+        t = f->dtb;
+        for (level = 0; level < 3; level++) {
+            t = ld64(gu, t + ((va >> (39 - 9 * level)) & 511) * 8) & ADDR_MASK;
+        }
+        return t;
+    case WIN_DUMP_PAGING_PAE:
+        t = ld64(gu, (f->dtb & ~31ull) + ((va >> 30) & 3) * 8) & ADDR_MASK;
+        return ld64(gu, t + ((va >> 21) & 511) * 8) & ADDR_MASK;
+    default:
+        return ld32(gu, f->dtb + ((va >> 22) & 1023) * 4) & 0xfffff000u;
+    }
+}
+
+static void test_hostile_dtb_outside(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, false);
+
+    hdr_set_dtb(f, f->x64 ? 0x7f000000000ull : 0xfffff000u);
+    prepare_fails(f, "is not guest RAM");
+    /* the end of RAM: the first table entry is still outside */
+    hdr_set_dtb(f, RAM_SIZE);
+    prepare_fails(f, "DirectoryTableBase 0x1000000");
+    fixture_free(f);
+}
+
+/* CR3's low bits are flags (PCID, PWT, PCD): the walk ignores them */
+static void test_hostile_dtb_unaligned(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, false);
+
+    hdr_set_dtb(f, f->dtb | (f->paging == WIN_DUMP_PAGING_PAE ? 0x18 : 0x5a8));
+    prepare_ok(f, NULL);
+    g_assert_cmphex(f->wd.kdbg_va, ==, f->kdbg_va);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+static void test_hostile_self_map(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 3, false);
+    const uint64_t idx = 0x1ed;
+    uint64_t self = 0xffff000000000000ull | idx << 39 | idx << 30 |
+                    idx << 21 | idx << 12;
+    Error *err = NULL;
+    WinDumpSpace as;
+    uint64_t pa, left;
+
+    st64(&f->gu, f->dtb + idx * 8, f->dtb | PTE_P | PTE_RW);
+
+    /* four steps through the same table, and out */
+    windmp_space_init(&as, &f->gu.g, WIN_DUMP_PAGING_LM4, f->dtb);
+    g_assert_true(windmp_translate(&as, self + 0x123, &pa, &left, &err));
+    g_assert_cmphex(pa, ==, f->dtb + 0x123);
+    g_assert_cmphex(left, ==, PAGE - 0x123);
+    g_assert_cmpuint(as.tables->len, ==, 1);
+    windmp_space_destroy(&as);
+
+    /* a context on the PML4 itself is refused */
+    set_ctx(f, 1, self + 0x100, (Chunk) { 0 }, (Chunk) { 0 });
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 1") && warned("a page table"));
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    assert_no_overlay(f, f->dtb, PAGE);
+    write_and_check(f, 5);
+    windmp_cleanup(&f->wd);
+    f->prepared = false;
+
+    /* the KDBG through the self-map is the PML4: not a KDBG */
+    hdr_set_kdbg(f, self, self + 8);
+    prepare_fails(f, "OwnerTag");
+    fixture_free(f);
+}
+
+static void test_hostile_table_outside(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 3, false);
+    uint64_t pdpt = ld64(&f->gu, f->dtb + ((f->small_va >> 39) & 511) * 8) &
+                    ADDR_MASK;
+
+    /* the PDPTE for the KPRCBs and contexts points beyond RAM */
+    st64(&f->gu, pdpt + ((f->small_va >> 30) & 511) * 8,
+         0x7f00000000ull | PTE_P | PTE_RW);
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 0") && warned("processor 2"));
+    g_assert(warned("not guest RAM"));
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 0);
+    g_assert_cmpuint(f->wd.nr_overlays, ==, 0);
+    write_and_check(f, 0);
+    fixture_free(f);
+
+    /* and the one for the KDBG: a clean failure */
+    f = fixture_new(WIN_DUMP_PAGING_LM4, 3, false);
+    pdpt = ld64(&f->gu, f->dtb + ((f->big_va >> 39) & 511) * 8) & ADDR_MASK;
+    st64(&f->gu, pdpt + ((f->big_va >> 30) & 511) * 8,
+         0x7f00000000ull | PTE_P | PTE_RW);
+    prepare_fails(f, "is not guest RAM");
+    fixture_free(f);
+}
+
+static void test_hostile_kdbg_noncanonical(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, false);
+
+    hdr_set_kdbg(f, 0x0000800000001000ull, 0xfff0000000000000ull);
+    prepare_fails(f, "0x0000800000001000 is not canonical");
+    prepare_fails(f, "0xfff0000000000000 is not canonical");
+    fixture_free(f);
+}
+
+static void test_hostile_kpb_unmapped(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 3, false);
+
+    put_kdbg(f, KDBG_PA, KDBG_KI_PROCESSOR_BLOCK_OFFSET,
+             f->small_va + 0x30000);
+    prepare_ok(f, NULL);
+    g_assert(warned("cannot read KiProcessorBlock[2]"));
+    g_assert_cmpuint(warnings->len, ==, 3);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 0);
+    write_and_check(f, 0);
+    fixture_free(f);
+}
+
+static void test_hostile_prcb_unmapped(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 3, false);
+
+    put_ptr(f, KPB_PA + f->ptr_size, f->small_va + 0x31000);
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 1") && warned("KPRCB.Context"));
+    g_assert_cmpuint(warnings->len, ==, 1);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    assert_no_overlay(f, CTX_PA(1), f->ctx_size);
+    write_and_check(f, 5);
+    fixture_free(f);
+}
+
+static void test_hostile_ctx_in_table(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 3, false);
+    uint64_t pt = leaf_table(f, f->small_va), va = f->small_va + 0x32000;
+
+    fixture_map(f, va, pt, PAGE);
+    g_assert_cmphex(leaf_table(f, va), ==, pt);
+    set_ctx(f, 1, va + 0x10, (Chunk) { 0 }, (Chunk) { 0 });
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 1") && warned("overlaps a page table"));
+    g_assert_cmpuint(warnings->len, ==, 1);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    assert_no_overlay(f, pt, PAGE);
+    write_and_check(f, 5);
+    fixture_free(f);
+}
+
+static void test_hostile_ctx_in_kdbg(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 3, false);
+
+    /* ends inside the KDBG */
+    set_ctx(f, 0, f->kdbg_va - f->ctx_size + 8, (Chunk) { 0 }, (Chunk) { 0 });
+    /* starts inside it */
+    set_ctx(f, 2, f->kdbg_va + 0x300, (Chunk) { 0 }, (Chunk) { 0 });
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 0") && warned("processor 2"));
+    g_assert(warned("overlaps the KDBG"));
+    g_assert_cmpuint(warnings->len, ==, 2);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 1);
+    assert_no_overlay(f, KDBG_PA, KDBG_MIN_SIZE);
+    write_and_check(f, 2);
+    fixture_free(f);
+}
+
+/*
+ * The KDBG is Size bytes long (0x368 here on x64), and readers use the
+ * fields past 0x340 (e.g. PteBase).  A context over its tail corrupts it.
+ */
+static void test_hostile_ctx_kdbg_tail(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 3, false);
+    uint32_t size = ld32(&f->gu, KDBG_PA + KDBG_SIZE_OFFSET64);
+
+    g_assert_cmphex(size, ==, 0x368);
+    set_ctx(f, 2, f->kdbg_va + 0x350, (Chunk) { 0 }, (Chunk) { 0 });
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 2") && warned("overlaps the KDBG"));
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    assert_no_overlay(f, KDBG_PA, size);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+/* Contexts on KiBugcheckData, KiProcessorBlock or a KPRCB slot */
+static void test_hostile_ctx_on_pointers(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 4, false);
+
+    set_ctx(f, 0, f->bug_va + 4, (Chunk) { 0 }, (Chunk) { 0 });
+    set_ctx(f, 1, f->kpb_va - 0x20, (Chunk) { 0 }, (Chunk) { 0 });
+    /* processor 3's context on processor 2's KPRCB.Context */
+    set_ctx(f, 3, f->prcb_va[2] + CTX_OFF - 0x10, (Chunk) { 0 },
+            (Chunk) { 0 });
+    prepare_ok(f, NULL);
+    g_assert(warned("overlaps KiBugcheckData"));
+    g_assert(warned("overlaps KiProcessorBlock"));
+    g_assert(warned("processor 3") && warned("overlaps a KPRCB"));
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 1);
+    assert_no_overlay(f, BUG_PA, f->x64 ? 40 : 20);
+    assert_no_overlay(f, KPB_PA, 4 * f->ptr_size);
+    assert_no_overlay(f, PRCB_PA(2) + CTX_OFF, f->ptr_size);
+    write_and_check(f, 4);
+    fixture_free(f);
+}
+
+static void test_hostile_ctx_overlap(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 3, false);
+
+    set_ctx(f, 2, f->ctx_va[1] + 0x200, (Chunk) { 0 }, (Chunk) { 0 });
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 2") &&
+             warned("overlaps another processor's context"));
+    g_assert_cmpuint(warnings->len, ==, 1);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+static void test_hostile_ctx_mmio(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 3, false);
+    uint64_t va = f->small_va + 0x34000;
+
+    fixture_map(f, va, 0xfee00000, PAGE);
+    set_ctx(f, 1, va + 0x20, (Chunk) { 0 }, (Chunk) { 0 });
+    /* and one that starts in RAM and runs into the MMIO page */
+    fixture_map(f, va - PAGE, 0x720000, PAGE);
+    set_ctx(f, 2, va - 0x100, (Chunk) { 0 }, (Chunk) { 0 });
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 1") && warned("processor 2"));
+    g_assert(warned("maps to 0xfee00020, which is not guest RAM"));
+    g_assert(warned("maps to 0xfee00000, which is not guest RAM"));
+    g_assert_cmpuint(warnings->len, ==, 2);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 1);
+    g_assert_cmpuint(f->wd.nr_overlays, ==, 1);
+    write_and_check(f, 1);
+    fixture_free(f);
+}
+
+static void test_hostile_prcb_offset(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 3, false);
+    uint64_t slot = f->prcb_va[0] + 0xffff;
+
+    st16(&f->gu, KDBG_PA + KDBG_OFFSET_PRCB_CONTEXT_OFFSET, 0xffff);
+    /* processor 0's slot exists, 64 KiB into its KPRCB */
+    fixture_map(f, slot & ~0xfffull, 0x720000, PAGE);
+    put_ptr(f, 0x720000 + (slot & 0xfff), f->ctx_va[0]);
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 1") && warned("processor 2"));
+    g_assert(warned("KPRCB.Context"));
+    g_assert_cmpuint(warnings->len, ==, 2);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 1);
+    write_and_check(f, 1);
+    fixture_free(f);
+}
+
+/* ---- 9. the writer ---- */
+
+static void test_write_fails(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, true);
+    Sink s = { .out = g_byte_array_new(), .fail_after = 7 * MiB + 123 };
+    Error *err = NULL;
+
+    f->gu.map_max = 5000;
+    prepare_ok(f, NULL);
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err));
+    assert_err_has(err, "No space left on device (test)");
+    g_assert_true(s.failed);
+    g_assert_cmpuint(s.out->len, <=, 7 * MiB + 123);
+    g_assert_cmpint(f->gu.mapped, ==, 0);
+    error_free(err);
+    err = NULL;
+    g_byte_array_unref(s.out);
+
+    /* failing on the header */
+    s = (Sink) { .out = g_byte_array_new(), .fail_after = 1 };
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err));
+    assert_err_has(err, "No space left");
+    g_assert_cmpuint(s.calls, ==, 1);
+    g_assert_cmpuint(s.out->len, ==, 0);
+    error_free(err);
+    g_byte_array_unref(s.out);
+    fixture_free(f);
+}
+
+static void test_write_map_fails(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, true);
+    Sink s = { .out = g_byte_array_new() };
+    Error *err = NULL;
+
+    prepare_ok(f, NULL);
+    f->gu.map_fail_pa = HIGH_BASE;
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err));
+    assert_err_has(err, "cannot map guest RAM at 0x100000000");
+    g_assert_cmpuint(s.out->len, ==, f->wd.total_size - HIGH_SIZE);
+    g_assert_cmpint(f->gu.mapped, ==, 0);
+    error_free(err);
+    g_byte_array_unref(s.out);
+    fixture_free(f);
+}
+
+/* ---- 10. the page-table walker ---- */
+
+static void translate_ok(WinDumpSpace *as, uint64_t va, uint64_t pa,
+                         uint64_t left)
+{
+    Error *err = NULL;
+    uint64_t got_pa = 0, got_left = 0;
+
+    if (!windmp_translate(as, va, &got_pa, &got_left, &err)) {
+        g_test_message("translate 0x%" PRIx64 ": %s", va,
+                       error_get_pretty(err));
+        g_assert_not_reached();
+    }
+    g_assert_cmphex(got_pa, ==, pa);
+    g_assert_cmphex(got_left, ==, left);
+}
+
+static void translate_fails(WinDumpSpace *as, uint64_t va, const char *needle)
+{
+    Error *err = NULL;
+    uint64_t pa, left;
+
+    g_assert_false(windmp_translate(as, va, &pa, &left, &err));
+    assert_err_has(err, needle);
+    error_free(err);
+}
+
+static bool tables_have(WinDumpSpace *as, uint64_t start, uint64_t end)
+{
+    guint i;
+
+    for (i = 0; i < as->tables->len; i++) {
+        WinDumpRange *r = &g_array_index(as->tables, WinDumpRange, i);
+
+        if (r->start == start && r->end == end) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void test_paging_lm4(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 1, false);
+    uint64_t va1g = 0xffff8000c0000000ull, va2m = 0xffff800100e00000ull;
+    uint64_t va4k = 0xffff800200003000ull;
+    uint64_t pdpt, pd, pt;
+    WinDumpSpace as;
+
+    fixture_map(f, va1g, 0x2c0000000ull, GiB);
+    fixture_map(f, va2m, 0x123400000ull, 2 * MiB);
+    fixture_map(f, va4k, 0xabcde000ull, PAGE);
+    /* PAT and NX bits in the leaves are not address bits */
+    pdpt = ld64(&f->gu, f->dtb + 256 * 8) & ADDR_MASK;
+    st64(&f->gu, pdpt + 3 * 8, ld64(&f->gu, pdpt + 3 * 8) | PTE_PAT_LARGE |
+         PTE_NX);
+    pd = ld64(&f->gu, pdpt + 4 * 8) & ADDR_MASK;
+    st64(&f->gu, pd + 7 * 8, ld64(&f->gu, pd + 7 * 8) | PTE_PAT_LARGE |
+         PTE_NX);
+    pt = leaf_table(f, va4k);
+    st64(&f->gu, pt + 3 * 8, ld64(&f->gu, pt + 3 * 8) | PTE_NX);
+
+    windmp_space_init(&as, &f->gu.g, WIN_DUMP_PAGING_LM4, f->dtb);
+    translate_ok(&as, va1g, 0x2c0000000ull, GiB);
+    translate_ok(&as, va1g + 0x12345678, 0x2d2345678ull, GiB - 0x12345678);
+    translate_ok(&as, va1g + GiB - 1, 0x2ffffffffull, 1);
+    translate_ok(&as, va2m + 0x1abcd, 0x12341abcdull, 2 * MiB - 0x1abcd);
+    translate_ok(&as, va2m + 2 * MiB - 1, 0x1235fffffull, 1);
+    translate_ok(&as, va4k, 0xabcde000ull, PAGE);
+    translate_ok(&as, va4k + 0x7ff, 0xabcde7ffull, 0x801);
+    translate_ok(&as, va4k + 0xfff, 0xabcdefffull, 1);
+    g_assert(tables_have(&as, f->dtb, f->dtb + PAGE));
+    g_assert(tables_have(&as, pdpt, pdpt + PAGE));
+    g_assert(tables_have(&as, pt, pt + PAGE));
+    /* the 1 GiB leaf ends the walk: no PD under it is consulted */
+    g_assert_cmpuint(as.tables->len, ==, 5);
+
+    translate_fails(&as, va4k + PAGE, "not mapped (PTE not present)");
+    translate_fails(&as, 0xffff800200200000ull, "PDE not present");
+    translate_fails(&as, 0xffff800300000000ull, "PDPTE not present");
+    translate_fails(&as, 0x0000100000000000ull, "PML4E not present");
+    translate_fails(&as, 0x0000800000000000ull, "is not canonical");
+    translate_fails(&as, 0xfeff800000000000ull, "is not canonical");
+    windmp_space_destroy(&as);
+    g_assert_null(as.tables);
+    fixture_free(f);
+}
+
+static void test_paging_x86(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_X86, 1, false);
+    WinDumpSpace as;
+
+    /* PSE-36: bits 39:32 = 0x12 from PDE bits 20:13; bit 12 is PAT */
+    st32(&f->gu, f->dtb + 0x300 * 4, 0x00c00000u | (0x12u << 13) |
+         PTE_PAT_LARGE | PTE_PS | PTE_P);
+    fixture_map(f, 0xc0400000u, 0xfedc1000ull, PAGE);
+
+    windmp_space_init(&as, &f->gu.g, WIN_DUMP_PAGING_X86, f->dtb | 0x18);
+    translate_ok(&as, 0xc0123456u, 0x1200d23456ull, 4 * MiB - 0x123456);
+    translate_ok(&as, 0xc03fffffu, 0x1200ffffffull, 1);
+    /* only 32 bits of a virtual address count */
+    translate_ok(&as, 0xffffffffc0000000ull, 0x1200c00000ull, 4 * MiB);
+    translate_ok(&as, 0xc0400abcu, 0xfedc1abcull, PAGE - 0xabc);
+    translate_ok(&as, 0xc0400fffu, 0xfedc1fffull, 1);
+    translate_fails(&as, 0xc0401000u, "PTE not present");
+    translate_fails(&as, 0xffffffffc0401000ull,
+                    "address 0xc0401000 is not mapped (PTE not present)");
+    translate_fails(&as, 0x10000000u, "PDE not present");
+    g_assert(tables_have(&as, f->dtb, f->dtb + PAGE));
+    windmp_space_destroy(&as);
+    fixture_free(f);
+}
+
+static void test_paging_pae(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_PAE, 1, false);
+    WinDumpSpace as;
+    uint64_t pd;
+
+    /* a decoy PDPT at the page start, the real one at +0x60 */
+    memset(guest_ptr(&f->gu, 0x3000, 0x80), 0, 0x80);
+    map_page(&f->gu, WIN_DUMP_PAGING_PAE, 0x3000, 0x40001000, 0x6000, PAGE);
+    map_page(&f->gu, WIN_DUMP_PAGING_PAE, 0x3060, 0x40001000, 0x5000, PAGE);
+    map_page(&f->gu, WIN_DUMP_PAGING_PAE, 0x3060, 0xc0200000,
+             0x1fee00000ull, 2 * MiB);
+    pd = ld64(&f->gu, 0x3060 + 3 * 8) & ADDR_MASK;
+    st64(&f->gu, pd + 8, ld64(&f->gu, pd + 8) | PTE_PAT_LARGE | PTE_NX);
+
+    windmp_space_init(&as, &f->gu.g, WIN_DUMP_PAGING_PAE, 0x3060);
+    translate_ok(&as, 0x40001234, 0x5234, PAGE - 0x234);
+    translate_ok(&as, 0xc0212345, 0x1fee12345ull, 2 * MiB - 0x12345);
+    translate_ok(&as, 0xc03fffff, 0x1feffffffull, 1);
+    translate_fails(&as, 0x80000000, "PDPTE not present");
+    translate_fails(&as, 0x40000000, "PTE not present");
+    translate_fails(&as, 0x40200000, "PDE not present");
+    g_assert(tables_have(&as, 0x3060, 0x3080));
+    windmp_space_destroy(&as);
+
+    /* bits 4:0 of CR3 are ignored: still the PDPT at 0x3060 */
+    windmp_space_init(&as, &f->gu.g, WIN_DUMP_PAGING_PAE, 0x3078);
+    translate_ok(&as, 0x40001234, 0x5234, PAGE - 0x234);
+    windmp_space_destroy(&as);
+    windmp_space_init(&as, &f->gu.g, WIN_DUMP_PAGING_PAE, 0x3000);
+    translate_ok(&as, 0x40001234, 0x6234, PAGE - 0x234);
+    windmp_space_destroy(&as);
+    fixture_free(f);
+}
+
+/* read_virt across two non-contiguous pages; tables at the end of RAM */
+static void test_paging_read_virt(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 1, false);
+    uint64_t va = 0xffff900000000000ull;
+    uint8_t buf[0x200], exp[0x200];
+    Error *err = NULL;
+    WinDumpSpace as;
+
+    fixture_map(f, va, 0x905000, PAGE);
+    fixture_map(f, va + PAGE, 0x900000, PAGE);
+    memcpy(exp, guest_ptr(&f->gu, 0x905f00, 0x100), 0x100);
+    memcpy(exp + 0x100, guest_ptr(&f->gu, 0x900000, 0x100), 0x100);
+    windmp_space_init(&as, &f->gu.g, WIN_DUMP_PAGING_LM4, f->dtb);
+    g_assert_true(windmp_read_virt(&as, va + 0xf00, buf, sizeof(buf), &err));
+    assert_same_bytes(buf, exp, sizeof(buf), "read_virt");
+    g_assert_false(windmp_read_virt(&as, va + 0x1f00, buf, sizeof(buf), &err));
+    assert_err_has(err, "not present");
+    error_free(err);
+    err = NULL;
+
+    /* a PML4E that points at the very end of RAM */
+    st64(&f->gu, f->dtb + 8, (RAM_SIZE - PAGE) | PTE_P);
+    st64(&f->gu, RAM_SIZE - 8, 0x7fffffff000ull | PTE_P);
+    translate_fails(&as, (1ull << 39) | (511ull << 30),
+                    "reading the PDE of 0x000000ffc0000000");
+    windmp_space_destroy(&as);
+    fixture_free(f);
+}
+
+static void test_ram_bounds(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 1, true);
+    const WinDumpGuest *g = &f->gu.g;
+    uint8_t b[8];
+    Error *err = NULL;
+
+    g_assert_true(windmp_is_ram(g, 0, RAM_SIZE));
+    g_assert_true(windmp_is_ram(g, RAM_SIZE - 1, 1));
+    g_assert_false(windmp_is_ram(g, RAM_SIZE - 1, 2));
+    g_assert_false(windmp_is_ram(g, 0, 0));
+    g_assert_false(windmp_is_ram(g, RAM_SIZE, 1));
+    g_assert_false(windmp_is_ram(g, RAM_SIZE - 4, HIGH_BASE));
+    g_assert_true(windmp_is_ram(g, HIGH_BASE, HIGH_SIZE));
+    g_assert_false(windmp_is_ram(g, HIGH_BASE - 1, 2));
+    g_assert_false(windmp_is_ram(g, 8, UINT64_MAX));
+    g_assert_false(windmp_is_ram(g, UINT64_MAX, 1));
+    g_assert_false(windmp_read_phys(g, UINT64_MAX - 3, b, 8, &err));
+    assert_err_has(err, "is not guest RAM");
+    error_free(err);
+    fixture_free(f);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        WinDumpPaging paging;
+    } modes[] = {
+        { "x64", WIN_DUMP_PAGING_LM4 },
+        { "pae", WIN_DUMP_PAGING_PAE },
+        { "x86", WIN_DUMP_PAGING_X86 },
+    };
+    static const struct {
+        const char *name;
+        GTestDataFunc fn;
+    } per_mode[] = {
+        { "/windmp/happy/", test_happy },
+        { "/windmp/happy/crashed-cpu/", test_happy_crashed },
+        { "/windmp/happy/short-map/", test_happy_short_map },
+        { "/windmp/context/split-page/", test_context_split },
+        { "/windmp/kdbg/fallback/", test_kdbg_fallback },
+        { "/windmp/kdbg/none/", test_kdbg_none },
+        { "/windmp/kdbg/small/", test_kdbg_small },
+        { "/windmp/bugcheck/zero/", test_bugcheck_zero },
+        { "/windmp/bugcheck/copied/", test_bugcheck_copied },
+        { "/windmp/bugcheck/unmapped/", test_bugcheck_unmapped },
+        { "/windmp/runs/bad/", test_runs_bad },
+        { "/windmp/runs/max/", test_runs_max },
+        { "/windmp/runs/pages-mismatch/", test_runs_pages_mismatch },
+        { "/windmp/cpus/bad/", test_cpus_bad },
+        { "/windmp/cpus/fewer/", test_cpus_fewer },
+        { "/windmp/hostile/dtb-outside-ram/", test_hostile_dtb_outside },
+        { "/windmp/hostile/dtb-unaligned/", test_hostile_dtb_unaligned },
+        { "/windmp/hostile/kpb-unmapped/", test_hostile_kpb_unmapped },
+        { "/windmp/hostile/prcb-unmapped/", test_hostile_prcb_unmapped },
+        { "/windmp/hostile/ctx-in-page-table/", test_hostile_ctx_in_table },
+        { "/windmp/hostile/ctx-in-kdbg/", test_hostile_ctx_in_kdbg },
+        { "/windmp/hostile/ctx-on-pointers/", test_hostile_ctx_on_pointers },
+        { "/windmp/hostile/ctx-overlap/", test_hostile_ctx_overlap },
+        { "/windmp/hostile/ctx-mmio/", test_hostile_ctx_mmio },
+        { "/windmp/hostile/prcb-offset-ffff/", test_hostile_prcb_offset },
+    };
+    unsigned i, j;
+    int ret;
+
+    g_test_init(&argc, &argv, NULL);
+    warnings = g_ptr_array_new_with_free_func(g_free);
+
+    for (i = 0; i < ARRAY_SIZE(per_mode); i++) {
+        for (j = 0; j < ARRAY_SIZE(modes); j++) {
+            g_autofree char *path = g_strconcat(per_mode[i].name,
+                                                modes[j].name, NULL);
+
+            g_test_add_data_func(path, GINT_TO_POINTER(modes[j].paging),
+                                 per_mode[i].fn);
+        }
+    }
+    g_test_add_func("/windmp/kdbg/truncated", test_kdbg_truncated);
+    g_test_add_func("/windmp/note/good", test_note_good);
+    g_test_add_func("/windmp/note/too-short", test_note_short);
+    g_test_add_func("/windmp/note/wrong-name", test_note_name);
+    g_test_add_func("/windmp/note/descsz", test_note_descsz);
+    g_test_add_func("/windmp/note/valid-dump-vs-size", test_note_valid_dump);
+    g_test_add_func("/windmp/note/bad-signature", test_note_signature);
+    g_test_add_func("/windmp/runs/two-ranges", test_runs_two_ranges);
+    g_test_add_func("/windmp/hostile/pml4-self-map", test_hostile_self_map);
+    g_test_add_func("/windmp/hostile/table-outside-ram",
+                    test_hostile_table_outside);
+    g_test_add_func("/windmp/hostile/ctx-on-kdbg-tail",
+                    test_hostile_ctx_kdbg_tail);
+    g_test_add_func("/windmp/hostile/kdbg-noncanonical",
+                    test_hostile_kdbg_noncanonical);
+    g_test_add_func("/windmp/write/output-fails", test_write_fails);
+    g_test_add_func("/windmp/write/map-fails", test_write_map_fails);
+    g_test_add_func("/windmp/paging/lm4", test_paging_lm4);
+    g_test_add_func("/windmp/paging/x86-pse36", test_paging_x86);
+    g_test_add_func("/windmp/paging/pae-cr3", test_paging_pae);
+    g_test_add_func("/windmp/paging/read-virt", test_paging_read_virt);
+    g_test_add_func("/windmp/ram/bounds", test_ram_bounds);
+
+    ret = g_test_run();
+    g_ptr_array_unref(warnings);
+    return ret;
+}

@@ -1,0 +1,58 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Check the series as a maintainer would receive it: export it with
+# git format-patch, run QEMU's checkpatch.pl on every patch, and build every
+# patch on its own (bisectability).  Prints one TAP-like line per check.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${WINDMP_BUILD:-$top/build}" && pwd)
+src=$build/src
+out=$build/series
+export PATH=/usr/lib/ccache:$PATH CCACHE_BASEDIR=$build
+
+rm -rf "$out"
+git -C "$src" format-patch -q base..HEAD -o "$out"
+for p in "$out"/*.patch; do
+    name=$(basename "$p")
+    # warnings count too: a reviewer reads them
+    (cd "$src" && ./scripts/checkpatch.pl --no-signoff "$p") \
+        > "$out/$name.checkpatch" 2>&1
+    if grep -q '^total: 0 errors, 0 warnings' "$out/$name.checkpatch"; then
+        echo "ok series: checkpatch $name"
+    else
+        echo "not ok series: checkpatch $name"
+        cat "$out/$name.checkpatch" >&2
+    fi
+done
+
+if [ -n "${WINDMP_SKIP_BISECT:-}" ]; then
+    echo "check-series: per-patch builds not run (WINDMP_SKIP_BISECT)" >&2
+    exit 0
+fi
+wt=$build/bisect-src
+bb=$build/bisect
+if [ ! -d "$wt" ]; then
+    git -C "$src" worktree add -q --detach "$wt" base
+fi
+for c in $(git -C "$src" rev-list --reverse base..HEAD); do
+    subject=$(git -C "$src" log -1 --format=%s "$c")
+    git -C "$wt" checkout -q --detach "$c"
+    if [ ! -f "$bb/build.ninja" ]; then
+        mkdir -p "$bb"
+        (cd "$bb" && "$wt/configure" --python=/usr/bin/python3 \
+            --target-list=x86_64-softmmu --without-default-features \
+            --enable-kvm --enable-tcg --enable-lzo --enable-snappy \
+            --disable-docs --disable-install-blobs > configure.log 2>&1)
+    fi
+    targets=(qemu-system-x86_64)
+    [ -f "$wt/tests/unit/test-windmp.c" ] && targets+=(tests/unit/test-windmp)
+    [ -f "$wt/tests/qtest/win-dump-test.c" ] && targets+=(tests/qtest/win-dump-test)
+    if ninja -C "$bb" "${targets[@]}" > "$bb/ninja-$c.log" 2>&1; then
+        echo "ok series: builds alone: $subject"
+    else
+        echo "not ok series: builds alone: $subject"
+        grep -E 'error' "$bb/ninja-$c.log" | head -20 >&2
+    fi
+done

@@ -1,0 +1,78 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+#
+# Set up, build and run every test: the core's unit tests (standalone and
+# in QEMU's tree), the win-dmp qtest, the end-to-end tests with the test
+# guest (HMP, QMP, hostile guests, stock QEMU side by side), checkpatch on
+# the exported series and a build of each patch on its own.  Ends with
+# "N passed, N failed".
+#
+#   WINDMP_ACCEL=kvm|tcg   accelerator for the e2e tests (default: kvm if
+#                          /dev/kvm is usable, else tcg)
+#   WINDMP_SKIP_BISECT=1   do not build each patch on its own (the total
+#                          then says so; CI always builds them)
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${WINDMP_BUILD:-$top/build}
+"$top/scripts/build.sh" || { echo "0 passed, 1 failed"; exit 1; }
+build=$(cd "$build" && pwd)
+results=$build/results
+rm -rf "$results" && mkdir -p "$results"
+export PATH=/usr/lib/ccache:$PATH CCACHE_BASEDIR=$build
+
+# TAP output of one suite: count its ok / not ok lines
+tap() {
+    local name=$1; shift
+    echo "== $name" >&2
+    "$@" > "$results/$name.tap" 2>"$results/$name.err"
+    local rc=$?
+    grep -E '^(not )?ok ' "$results/$name.tap" |
+        sed -E "s/^(not )?ok [0-9]+ /\1ok $name: /" >> "$results/all"
+    if [ $rc != 0 ] && ! grep -q '^not ok' "$results/$name.tap"; then
+        echo "not ok $name: exited $rc" >> "$results/all"
+        tail -5 "$results/$name.err" >&2
+    fi
+    grep '^not ok' "$results/$name.tap" >&2
+}
+
+tap core-unit "$build/core/test-windmp" --tap
+
+ninja -C "$build/qemu" tests/unit/test-windmp tests/qtest/win-dump-test \
+    > "$results/ninja-tests.log" 2>&1 ||
+    { echo "not ok building the in-tree tests" >> "$results/all"; tail "$results/ninja-tests.log"; }
+tap qemu-unit "$build/qemu/tests/unit/test-windmp" --tap
+QTEST_QEMU_BINARY=$build/qemu/qemu-system-x86_64 \
+    tap qtest "$build/qemu/tests/qtest/win-dump-test" --tap
+
+echo "== e2e (pytest)" >&2
+/usr/bin/python3 -m pytest -p no:cacheprovider -q "$top/tests/e2e" \
+    --junitxml="$results/e2e.xml" > "$results/e2e.log" 2>&1
+tail -3 "$results/e2e.log" >&2
+/usr/bin/python3 - "$results/e2e.xml" >> "$results/all" <<'PY'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception as e:
+    print(f"not ok e2e: no results ({e})")
+    sys.exit()
+n = 0
+for case in root.iter("testcase"):
+    n += 1
+    name = f"e2e: {case.get('classname')}.{case.get('name')}"
+    bad = [c.tag for c in case if c.tag in ("failure", "error", "skipped")]
+    # a skipped check is not a pass
+    print(("not ok " if bad else "ok ") + name + (f" ({bad[0]})" if bad else ""))
+if n == 0:
+    print("not ok e2e: pytest ran no test")
+PY
+
+echo "== series: checkpatch and a build of each patch" >&2
+"$top/scripts/check-series.sh" >> "$results/all" 2>"$results/series.err"
+grep '^not ok' "$results/all" | grep 'series' >&2
+
+passed=$(grep -c '^ok' "$results/all")
+failed=$(grep -c '^not ok' "$results/all")
+echo "results: $results/all" >&2
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
