@@ -36,8 +36,8 @@ bool win_dump_available(Error **errp)
     uint32_t size;
 
     if (!vmci) {
-        error_setg(errp, "win-dmp needs the guest's Windows crash dump"
-                   " header, which comes through the vmcoreinfo device");
+        error_setg(errp, "win-dmp: no vmcoreinfo device, through which the"
+                   " guest publishes its Windows crash dump header");
         error_append_hint(errp, "Start QEMU with -device vmcoreinfo (libvirt:"
                           " <vmcoreinfo state='on'/> in <features>) and run"
                           " the virtio-win fwcfg driver in the guest.\n");
