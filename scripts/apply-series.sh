@@ -64,8 +64,12 @@ for p in "${series[@]}"; do
     done
     git mailinfo "$tmp/msg" "$tmp/diff" < "patches/$p" > "$tmp/info"
     if [ -s "$tmp/diff" ]; then
-        git -C "$src" apply --whitespace=nowarn "$tmp/diff" ||
-            { echo "apply-series: $p does not apply to QEMU $(cat "$base/VERSION")" >&2; exit 1; }
+        # a later 10.0.x may have moved the context a little: allow fuzz
+        if ! git -C "$src" apply --whitespace=nowarn "$tmp/diff" 2>/dev/null &&
+           ! patch -d "$src" -p1 -s -F3 --no-backup-if-mismatch < "$tmp/diff"; then
+            echo "apply-series: $p does not apply to QEMU $(cat "$base/VERSION")" >&2
+            exit 1
+        fi
     fi
     { sed -n 's/^Subject: //p' "$tmp/info"; echo; cat "$tmp/msg"; } > "$tmp/commit"
     git -C "$src" add -A -f
