@@ -9,6 +9,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 
 top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(top, "tests", "e2e"))
@@ -36,8 +37,11 @@ def main():
                  accel=args.accel, name="demo") as vm:
         print(f"booting {os.path.basename(args.guest)} ({args.append}) in"
               f" {args.qemu} with {vm.accel}, 2 vCPUs")
-        ready = vm.wait_ready()
-        print(f"guest crashed on purpose: bugcheck {ready.get('bugcheck')}")
+        t0 = time.monotonic()
+        # nested KVM makes the guest's first touch of each page slow
+        ready = vm.wait_ready(timeout=900)
+        print(f"guest ready after {time.monotonic() - t0:.0f} s and crashed on"
+              f" purpose: bugcheck {ready.get('bugcheck')}")
         print(f"(qemu) dump-guest-memory -w {args.output}")
         out = vm.hmp(f"dump-guest-memory -w {args.output}")
         if out.strip():

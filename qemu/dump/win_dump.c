@@ -36,11 +36,12 @@ bool win_dump_available(Error **errp)
     uint32_t size;
 
     if (!vmci) {
+        /* QMP drops hints: what to do must be in the message itself */
         error_setg(errp, "win-dmp: no vmcoreinfo device, through which the"
-                   " guest publishes its Windows crash dump header");
-        error_append_hint(errp, "Start QEMU with -device vmcoreinfo (libvirt:"
-                          " <vmcoreinfo state='on'/> in <features>) and run"
-                          " the virtio-win fwcfg driver in the guest.\n");
+                   " guest publishes its Windows crash dump header; start"
+                   " QEMU with -device vmcoreinfo (libvirt: <vmcoreinfo"
+                   " state='on'/>) and run the virtio-win fwcfg driver in"
+                   " the guest");
         return false;
     }
     size = le32_to_cpu(vmci->vmcoreinfo.size);
@@ -48,20 +49,18 @@ bool win_dump_available(Error **errp)
         le16_to_cpu(vmci->vmcoreinfo.guest_format) !=
         FW_CFG_VMCOREINFO_FORMAT_ELF) {
         error_setg(errp, "win-dmp: the guest has not published a Windows"
-                   " crash dump header");
-        error_append_hint(errp, "Install and start the virtio-win fwcfg"
-                          " driver in the guest (Device Manager: \"QEMU FwCfg"
-                          " Device\"); it publishes the header when it"
-                          " loads, so a guest that is still booting has none"
-                          " yet.\n");
+                   " crash dump header; install the virtio-win fwcfg driver"
+                   " in the guest, or wait until it has loaded");
+        error_append_hint(errp, "Device Manager shows it as \"QEMU FwCfg"
+                          " Device\"; a guest that is still booting has not"
+                          " loaded it yet.\n");
         return false;
     }
     /* the note can't be a header if it is larger than the largest one */
     if (size < VMCOREINFO_ELF_NOTE_HDR_SIZE || size > WIN_DUMP_NOTE_MAX) {
         error_setg(errp, "win-dmp: the guest's vmcoreinfo note (%" PRIu32
-                   " bytes) is not a Windows crash dump header", size);
-        error_append_hint(errp, "Is this a Linux guest? Use the elf or"
-                          " kdump formats for it.\n");
+                   " bytes) is not a Windows crash dump header; for a Linux"
+                   " guest, use the elf or kdump formats", size);
         return false;
     }
     note = g_malloc(size);
