@@ -77,154 +77,122 @@ static bool read_entry(WinDumpSpace *as, uint64_t table, uint64_t table_size,
     return true;
 }
 
-static bool walk_lm4(WinDumpSpace *as, uint64_t va, uint64_t *pa,
-                     uint64_t *size, Error **errp)
-{
-    static const char *const level_name[] = { "PML4E", "PDPTE", "PDE", "PTE" };
-    uint64_t table = as->dtb & PTE_ADDR_MASK;
-    int level;
+/*
+ * The three x86 paging modes, described as data: one row per level, from
+ * the root down.  The last level always maps a page; others may when
+ * their entry has PS set.
+ */
+typedef struct PagingLevel {
+    const char *entry;          /* name, for messages */
+    unsigned shift;             /* lowest VA bit this level indexes */
+    unsigned bits;              /* how many VA bits it indexes */
+    bool large;                 /* PS may map a page here */
+} PagingLevel;
 
-    /* bits 63:47 must all be equal (48-bit canonical form) */
-    if ((uint64_t)((int64_t)(va << 16) >> 16) != va) {
+typedef struct PagingMode {
+    unsigned va_bits;           /* 48 (canonical form) or 32 */
+    unsigned width;             /* bytes per entry */
+    uint64_t root_mask;         /* root table address in the DTB (CR3) */
+    uint64_t root_size;
+    unsigned nr_levels;
+    PagingLevel level[4];
+} PagingMode;
+
+static const PagingMode modes[] = {
+    [WIN_DUMP_PAGING_LM4] = {
+        48, 8, PTE_ADDR_MASK, WIN_DUMP_PAGE_SIZE, 4, {
+            { "PML4E", 39, 9, false },
+            { "PDPTE", 30, 9, true },
+            { "PDE", 21, 9, true },
+            { "PTE", 12, 9, false },
+        },
+    },
+    /* CR3 holds the 32-byte aligned address of a 4-entry PDPT */
+    [WIN_DUMP_PAGING_PAE] = {
+        32, 8, 0xffffffe0ull, 32, 3, {
+            { "PDPTE", 30, 2, false },
+            { "PDE", 21, 9, true },
+            { "PTE", 12, 9, false },
+        },
+    },
+    [WIN_DUMP_PAGING_X86] = {
+        32, 4, 0xfffff000ull, WIN_DUMP_PAGE_SIZE, 2, {
+            { "PDE", 22, 10, true },
+            { "PTE", 12, 10, false },
+        },
+    },
+};
+
+/* Physical address of the table or page that @entry points to */
+static uint64_t entry_address(const PagingMode *m, uint64_t entry,
+                              uint64_t size)
+{
+    if (m->width == 4) {
+        if (size > WIN_DUMP_PAGE_SIZE) {
+            /* PSE-36: PDE bits 20:13 hold physical address bits 39:32 */
+            return (entry & 0xffc00000ull) | (((entry >> 13) & 0xff) << 32);
+        }
+        return entry & 0xfffff000ull;
+    }
+    /* bit 12 of a large-page entry is PAT, not address */
+    return entry & PTE_ADDR_MASK & ~(size - 1);
+}
+
+static bool walk(WinDumpSpace *as, uint64_t va, uint64_t *pa, uint64_t *size,
+                 Error **errp)
+{
+    const PagingMode *m = &modes[as->paging];
+    uint64_t table = as->dtb & m->root_mask;
+    uint64_t table_size = m->root_size;
+    int va_digits = m->va_bits == 48 ? 16 : 8;
+    unsigned i;
+
+    if (m->va_bits == 32) {
+        va &= 0xffffffffull;
+    } else if ((uint64_t)((int64_t)(va << 16) >> 16) != va) {
+        /* bits 63:47 must all be equal (48-bit canonical form) */
         error_setg(errp, "address 0x%016" PRIx64 " is not canonical", va);
         return false;
     }
 
-    for (level = 0; level < 4; level++) {
-        unsigned shift = 39 - 9 * level;
+    for (i = 0; i < m->nr_levels; i++) {
+        const PagingLevel *l = &m->level[i];
         uint64_t entry;
 
-        if (!read_entry(as, table, WIN_DUMP_PAGE_SIZE, (va >> shift) & 511,
-                        8, &entry, errp)) {
-            error_prepend(errp, "reading the %s of 0x%016" PRIx64 ": ",
-                          level_name[level], va);
+        if (!read_entry(as, table, table_size,
+                        (va >> l->shift) & ((1u << l->bits) - 1),
+                        m->width, &entry, errp)) {
+            error_prepend(errp, "reading the %s of 0x%0*" PRIx64 ": ",
+                          l->entry, va_digits, va);
             return false;
         }
         if (!(entry & PTE_PRESENT)) {
-            error_setg(errp, "address 0x%016" PRIx64 " is not mapped"
-                       " (%s not present)", va, level_name[level]);
+            error_setg(errp, "address 0x%0*" PRIx64 " is not mapped"
+                       " (%s not present)", va_digits, va, l->entry);
             return false;
         }
-        if (level == 3 || ((level == 1 || level == 2) && (entry & PTE_PS))) {
-            *size = 1ull << shift;
-            *pa = (entry & PTE_ADDR_MASK & ~(*size - 1)) | (va & (*size - 1));
+        if (i == m->nr_levels - 1 || (l->large && (entry & PTE_PS))) {
+            *size = 1ull << l->shift;
+            *pa = entry_address(m, entry, *size) | (va & (*size - 1));
             return true;
         }
-        table = entry & PTE_ADDR_MASK;
+        table = entry_address(m, entry, WIN_DUMP_PAGE_SIZE);
+        table_size = WIN_DUMP_PAGE_SIZE;
     }
     g_assert_not_reached();
-}
-
-static bool walk_pae(WinDumpSpace *as, uint64_t va, uint64_t *pa,
-                     uint64_t *size, Error **errp)
-{
-    uint64_t entry, table;
-
-    va &= 0xffffffffull;
-    /* CR3 holds the 32-byte aligned address of the 4-entry PDPT */
-    if (!read_entry(as, as->dtb & 0xffffffe0ull, 32, (va >> 30) & 3, 8,
-                    &entry, errp)) {
-        error_prepend(errp, "reading the PDPTE of 0x%08" PRIx64 ": ", va);
-        return false;
-    }
-    if (!(entry & PTE_PRESENT)) {
-        error_setg(errp, "address 0x%08" PRIx64 " is not mapped"
-                   " (PDPTE not present)", va);
-        return false;
-    }
-    table = entry & PTE_ADDR_MASK;
-    if (!read_entry(as, table, WIN_DUMP_PAGE_SIZE, (va >> 21) & 511, 8,
-                    &entry, errp)) {
-        error_prepend(errp, "reading the PDE of 0x%08" PRIx64 ": ", va);
-        return false;
-    }
-    if (!(entry & PTE_PRESENT)) {
-        error_setg(errp, "address 0x%08" PRIx64 " is not mapped"
-                   " (PDE not present)", va);
-        return false;
-    }
-    if (entry & PTE_PS) {
-        *size = 1ull << 21;
-        *pa = (entry & PTE_ADDR_MASK & ~(*size - 1)) | (va & (*size - 1));
-        return true;
-    }
-    table = entry & PTE_ADDR_MASK;
-    if (!read_entry(as, table, WIN_DUMP_PAGE_SIZE, (va >> 12) & 511, 8,
-                    &entry, errp)) {
-        error_prepend(errp, "reading the PTE of 0x%08" PRIx64 ": ", va);
-        return false;
-    }
-    if (!(entry & PTE_PRESENT)) {
-        error_setg(errp, "address 0x%08" PRIx64 " is not mapped"
-                   " (PTE not present)", va);
-        return false;
-    }
-    *size = WIN_DUMP_PAGE_SIZE;
-    *pa = (entry & PTE_ADDR_MASK) | (va & (WIN_DUMP_PAGE_SIZE - 1));
-    return true;
-}
-
-static bool walk_x86(WinDumpSpace *as, uint64_t va, uint64_t *pa,
-                     uint64_t *size, Error **errp)
-{
-    uint64_t entry;
-
-    va &= 0xffffffffull;
-    if (!read_entry(as, as->dtb & 0xfffff000ull, WIN_DUMP_PAGE_SIZE,
-                    (va >> 22) & 1023, 4, &entry, errp)) {
-        error_prepend(errp, "reading the PDE of 0x%08" PRIx64 ": ", va);
-        return false;
-    }
-    if (!(entry & PTE_PRESENT)) {
-        error_setg(errp, "address 0x%08" PRIx64 " is not mapped"
-                   " (PDE not present)", va);
-        return false;
-    }
-    if (entry & PTE_PS) {
-        /* PSE-36: PDE bits 20:13 hold physical address bits 39:32 */
-        *size = 1ull << 22;
-        *pa = (entry & 0xffc00000ull) | (((entry >> 13) & 0xff) << 32) |
-              (va & (*size - 1));
-        return true;
-    }
-    if (!read_entry(as, entry & 0xfffff000ull, WIN_DUMP_PAGE_SIZE,
-                    (va >> 12) & 1023, 4, &entry, errp)) {
-        error_prepend(errp, "reading the PTE of 0x%08" PRIx64 ": ", va);
-        return false;
-    }
-    if (!(entry & PTE_PRESENT)) {
-        error_setg(errp, "address 0x%08" PRIx64 " is not mapped"
-                   " (PTE not present)", va);
-        return false;
-    }
-    *size = WIN_DUMP_PAGE_SIZE;
-    *pa = (entry & 0xfffff000ull) | (va & (WIN_DUMP_PAGE_SIZE - 1));
-    return true;
 }
 
 bool windmp_translate(WinDumpSpace *as, uint64_t va, uint64_t *pa,
                       uint64_t *left, Error **errp)
 {
     uint64_t size = 0;
-    bool ok;
 
-    switch (as->paging) {
-    case WIN_DUMP_PAGING_LM4:
-        ok = walk_lm4(as, va, pa, &size, errp);
-        break;
-    case WIN_DUMP_PAGING_PAE:
-        ok = walk_pae(as, va, pa, &size, errp);
-        break;
-    case WIN_DUMP_PAGING_X86:
-        ok = walk_x86(as, va, pa, &size, errp);
-        break;
-    default:
-        g_assert_not_reached();
+    g_assert(as->paging < ARRAY_SIZE(modes));
+    if (!walk(as, va, pa, &size, errp)) {
+        return false;
     }
-    if (ok) {
-        *left = size - (*pa & (size - 1));
-    }
-    return ok;
+    *left = size - (*pa & (size - 1));
+    return true;
 }
 
 bool windmp_read_virt(WinDumpSpace *as, uint64_t va, void *buf,
