@@ -31,28 +31,20 @@ if [ -n "${WINDMP_SKIP_BISECT:-}" ]; then
     echo "check-series: per-patch builds not run (WINDMP_SKIP_BISECT)" >&2
     exit 0
 fi
-wt=$build/bisect-src
-bb=$build/bisect
-if [ ! -d "$wt" ]; then
-    git -C "$src" worktree add -q --detach "$wt" base
-fi
+# Build each commit in the tree build.sh uses: only the series' files
+# change between commits, so each step is an incremental build.
+branch=$(git -C "$src" symbolic-ref --short HEAD)
+trap 'git -C "$src" checkout -q "$branch"; ninja -C "$build/qemu" qemu-system-x86_64 >/dev/null 2>&1' EXIT
 for c in $(git -C "$src" rev-list --reverse base..HEAD); do
     subject=$(git -C "$src" log -1 --format=%s "$c")
-    git -C "$wt" checkout -q --detach "$c"
-    if [ ! -f "$bb/build.ninja" ]; then
-        mkdir -p "$bb"
-        (cd "$bb" && "$wt/configure" --python=/usr/bin/python3 \
-            --target-list=x86_64-softmmu --without-default-features \
-            --enable-kvm --enable-tcg --enable-lzo --enable-snappy \
-            --disable-docs --disable-install-blobs > configure.log 2>&1)
-    fi
+    git -C "$src" checkout -q --detach "$c"
     targets=(qemu-system-x86_64)
-    [ -f "$wt/tests/unit/test-windmp.c" ] && targets+=(tests/unit/test-windmp)
-    [ -f "$wt/tests/qtest/win-dump-test.c" ] && targets+=(tests/qtest/win-dump-test)
-    if ninja -C "$bb" "${targets[@]}" > "$bb/ninja-$c.log" 2>&1; then
+    [ -f "$src/tests/unit/test-windmp.c" ] && targets+=(tests/unit/test-windmp)
+    [ -f "$src/tests/qtest/win-dump-test.c" ] && targets+=(tests/qtest/win-dump-test)
+    if ninja -C "$build/qemu" "${targets[@]}" > "$out/ninja-$c.log" 2>&1; then
         echo "ok series: builds alone: $subject"
     else
         echo "not ok series: builds alone: $subject"
-        grep -E 'error' "$bb/ninja-$c.log" | head -20 >&2
+        grep -E 'error' "$out/ninja-$c.log" | head -20 >&2
     fi
 done

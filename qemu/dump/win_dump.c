@@ -18,6 +18,8 @@
 #include "qemu/error-report.h"
 #include "hw/core/cpu.h"
 #include "hw/misc/vmcoreinfo.h"
+#include "exec/address-spaces.h"
+#include "exec/memory.h"
 #include "win_dump.h"
 #include "windmp/windmp.h"
 #include "cpu.h"
@@ -139,6 +141,28 @@ static const WinDumpGuestOps guest_ops = {
     .warn = guest_warn,
 };
 
+static void guest_ram_add(QemuGuest *qg, uint64_t start, uint64_t end,
+                          uint8_t *host)
+{
+    WinDumpRange r = { start, end };
+    WinDumpRange *last = qg->ram->len ?
+        &g_array_index(qg->ram, WinDumpRange, qg->ram->len - 1) : NULL;
+
+    if (last && last->end == start &&
+        g_array_index(qg->host, uint8_t *, qg->ram->len - 1) +
+        (last->end - last->start) == host) {
+        last->end = end;
+        return;
+    }
+    g_array_append_val(qg->ram, r);
+    g_array_append_val(qg->host, host);
+}
+
+/*
+ * Guest RAM as the dump saw it, less what the guest cannot write: a run
+ * over firmware (ROM, or RAM mapped read-only like the BIOS shadow at
+ * 0xc0000-0xfffff) would claim firmware is memory.
+ */
 static void guest_ram_init(QemuGuest *qg, DumpState *s)
 {
     GuestPhysBlock *block;
@@ -147,23 +171,31 @@ static void guest_ram_init(QemuGuest *qg, DumpState *s)
     qg->ram = g_array_new(false, false, sizeof(WinDumpRange));
     qg->host = g_array_new(false, false, sizeof(uint8_t *));
     QTAILQ_FOREACH(block, &s->guest_phys_blocks.head, next) {
-        WinDumpRange r = { block->target_start, block->target_end };
-        WinDumpRange *last = qg->ram->len ?
-            &g_array_index(qg->ram, WinDumpRange, qg->ram->len - 1) : NULL;
+        uint64_t pos = block->target_start;
 
-        /* a run that covers firmware would claim ROM is RAM */
-        if (memory_region_is_rom(block->mr) ||
-            memory_region_is_romd(block->mr)) {
-            continue;
+        while (pos < block->target_end) {
+            MemoryRegionSection mrs;
+            uint64_t end;
+            bool writable;
+
+            mrs = memory_region_find(get_system_memory(), pos,
+                                     block->target_end - pos);
+            if (!mrs.mr) {
+                break;
+            }
+            /* the section found may start after @pos */
+            end = mrs.offset_within_address_space + int128_get64(mrs.size);
+            writable = !mrs.readonly && !memory_region_is_rom(mrs.mr) &&
+                       !memory_region_is_romd(mrs.mr);
+            if (writable) {
+                guest_ram_add(qg, mrs.offset_within_address_space, end,
+                              block->host_addr +
+                              (mrs.offset_within_address_space -
+                               block->target_start));
+            }
+            memory_region_unref(mrs.mr);
+            pos = end;
         }
-        if (last && last->end == r.start &&
-            g_array_index(qg->host, uint8_t *, qg->ram->len - 1) +
-            (last->end - last->start) == block->host_addr) {
-            last->end = r.end;
-            continue;
-        }
-        g_array_append_val(qg->ram, r);
-        g_array_append_val(qg->host, block->host_addr);
     }
 }
 

@@ -526,10 +526,18 @@ static void locate_context(WinDump *wd, WinDumpSpace *as, GArray *prot,
         error_prepend(&err, "cannot read KiProcessorBlock[%u]: ", i);
         goto fail;
     }
+    if (!prcb) {
+        error_setg(&err, "KiProcessorBlock[%u] is NULL", i);
+        goto fail;
+    }
     if (!read_ptr(wd, as, prcb + off, &va, &err) ||
         !protect_virt(prot, as, prcb + off, ptr_size, "a KPRCB", &err)) {
         error_prepend(&err, "cannot read KPRCB.Context at 0x%" PRIx64 ": ",
                       prcb + off);
+        goto fail;
+    }
+    if (!va) {
+        error_setg(&err, "its KPRCB.Context is NULL");
         goto fail;
     }
     cc->va = va;
@@ -561,6 +569,19 @@ fail:
     windmp_warn(as->g, "processor %u gets no context in its KPRCB: %s",
                 i, error_get_pretty(err));
     error_free(err);
+}
+
+/* Is @r inside the memory runs, i.e. will the file hold it? */
+static bool in_extents(const WinDump *wd, const WinDumpRange *r)
+{
+    size_t i;
+
+    for (i = 0; i < wd->nr_extents; i++) {
+        if (r->start >= wd->extents[i].start && r->end <= wd->extents[i].end) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static gint overlay_cmp(gconstpointer a, gconstpointer b)
@@ -603,6 +624,9 @@ static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
         g_autofree uint8_t *ctx = NULL;
 
         for (j = 0; cc[i].ok && j < cc[i].nr_chunks && !clash; j++) {
+            if (!in_extents(wd, &cc[i].chunk[j])) {
+                clash = "memory that is not in the dump";
+            }
             for (t = 0; t < prot->len && !clash; t++) {
                 Protected *p = &g_array_index(prot, Protected, t);
                 if (ranges_overlap(&cc[i].chunk[j], &p->r)) {
