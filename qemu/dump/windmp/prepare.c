@@ -59,17 +59,19 @@ static void fourcc(char out[5], const char in[4])
 
 bool windmp_is_ram(const WinDumpGuest *g, uint64_t pa, uint64_t len)
 {
+    uint64_t end = pa + len;
     size_t i;
 
-    if (len == 0 || pa + len < pa) {
+    if (len == 0 || end < pa) {
         return false;
     }
-    for (i = 0; i < g->nr_ram; i++) {
+    /* ranges are sorted; adjacent ones may split what the guest sees */
+    for (i = 0; i < g->nr_ram && pa < end; i++) {
         if (pa >= g->ram[i].start && pa < g->ram[i].end) {
-            return pa + len <= g->ram[i].end;
+            pa = g->ram[i].end;
         }
     }
-    return false;
+    return pa >= end;
 }
 
 bool windmp_read_phys(const WinDumpGuest *g, uint64_t pa, void *buf,
@@ -190,19 +192,26 @@ static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
                        " be sorted and disjoint", i, base);
             return false;
         }
-        wd->extents[i].start = base << WIN_DUMP_PAGE_BITS;
-        wd->extents[i].end = (base + count) << WIN_DUMP_PAGE_BITS;
-        if (!windmp_is_ram(g, wd->extents[i].start,
-                           wd->extents[i].end - wd->extents[i].start)) {
+        if (!windmp_is_ram(g, base << WIN_DUMP_PAGE_BITS,
+                           count << WIN_DUMP_PAGE_BITS)) {
             error_setg(errp, "memory run %" PRIu32 " (0x%" PRIx64 "-0x%"
                        PRIx64 ") is not all guest RAM; the header may be"
                        " stale (memory hot-plug?) or corrupt", i,
-                       wd->extents[i].start, wd->extents[i].end - 1);
+                       base << WIN_DUMP_PAGE_BITS,
+                       ((base + count) << WIN_DUMP_PAGE_BITS) - 1);
             return false;
         }
-        prev_end = wd->extents[i].end;
+        prev_end = (base + count) << WIN_DUMP_PAGE_BITS;
         pages += count;
-        wd->nr_extents++;
+        /* adjacent runs are back to back in the file too: one extent */
+        if (wd->nr_extents &&
+            wd->extents[wd->nr_extents - 1].end == base << WIN_DUMP_PAGE_BITS) {
+            wd->extents[wd->nr_extents - 1].end = prev_end;
+        } else {
+            wd->extents[wd->nr_extents].start = base << WIN_DUMP_PAGE_BITS;
+            wd->extents[wd->nr_extents].end = prev_end;
+            wd->nr_extents++;
+        }
     }
 
     if (pages != claimed) {
@@ -684,7 +693,8 @@ static bool check_processors(WinDump *wd, const WinDumpGuest *g,
     if (n < g->nr_cpus) {
         /* e.g. a desktop edition that uses only some of the sockets */
         windmp_warn(g, "the VM has %u vCPUs but Windows uses %" PRIu32
-                    "; the others are not in the dump", g->nr_cpus, n);
+                    "; the registers of the others are not in the dump",
+                    g->nr_cpus, n);
     }
     *nr = n;
     return true;

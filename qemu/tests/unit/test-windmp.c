@@ -806,7 +806,23 @@ static void check_header(Fixture *f, uint64_t system_time, uint64_t kdbg_va,
     g_assert_cmpuint(wd->total_size, ==, total);
     g_assert_cmpuint(wd->current_cpu, ==, cur);
     g_assert_cmphex(wd->kdbg_va, ==, kdbg_va);
-    g_assert_cmpuint(wd->nr_extents, ==, f->nr_runs);
+    /* the extents are the runs, adjacent ones merged */
+    g_assert_cmpuint(wd->nr_extents, >=, 1);
+    g_assert_cmpuint(wd->nr_extents, <=, f->nr_runs);
+    {
+        uint64_t bytes = 0;
+        size_t i;
+
+        for (i = 0; i < wd->nr_extents; i++) {
+            g_assert_cmphex(wd->extents[i].start, <, wd->extents[i].end);
+            if (i) {
+                g_assert_cmphex(wd->extents[i - 1].end, <,
+                                wd->extents[i].start);
+            }
+            bytes += wd->extents[i].end - wd->extents[i].start;
+        }
+        g_assert_cmphex(bytes, ==, f->pages * PAGE);
+    }
     check_ctx(f, f->x64 ? wd->hdr.x64.ContextRecord : wd->hdr.x32.ContextRecord,
               &f->gu.cpus[cur]);
 
@@ -1548,8 +1564,12 @@ static void test_runs_two_ranges(void)
     hdr_set_runs(f);
     prepare_ok(f, NULL);
     g_assert_cmpuint(warnings->len, ==, 0);
-    g_assert_cmphex(f->wd.extents[2].start, ==, HIGH_BASE + PAGE);
-    g_assert_cmphex(f->wd.extents[2].end, ==, HIGH_BASE + HIGH_SIZE);
+    /* adjacent runs are back to back in the file: one extent */
+    g_assert_cmpuint(f->wd.nr_extents, ==, 2);
+    g_assert_cmphex(f->wd.extents[0].start, ==, 0);
+    g_assert_cmphex(f->wd.extents[0].end, ==, 0x1000 * PAGE);
+    g_assert_cmphex(f->wd.extents[1].start, ==, HIGH_BASE + PAGE);
+    g_assert_cmphex(f->wd.extents[1].end, ==, HIGH_BASE + HIGH_SIZE);
     check_header(f, 0, f->kdbg_va, 0);
     write_and_check(f, 3);
     fixture_free(f);
@@ -1759,6 +1779,41 @@ static void test_hostile_prcb_unmapped(gconstpointer data)
     g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
     assert_no_overlay(f, CTX_PA(1), f->ctx_size);
     write_and_check(f, 5);
+    fixture_free(f);
+}
+
+/* NULL pointers are reported, not followed to physical page 0 */
+static void test_hostile_null_pointers(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 3, false);
+
+    put_ptr(f, KPB_PA + f->ptr_size, 0);
+    put_ptr(f, PRCB_PA(2) + CTX_OFF, 0);
+    prepare_ok(f, NULL);
+    g_assert(warned("KiProcessorBlock[1] is NULL"));
+    g_assert(warned("processor 2") && warned("KPRCB.Context is NULL"));
+    g_assert_cmpuint(warnings->len, ==, 2);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 1);
+    assert_no_overlay(f, CTX_PA(1), f->ctx_size);
+    assert_no_overlay(f, CTX_PA(2), f->ctx_size);
+    write_and_check(f, 1);
+    fixture_free(f);
+}
+
+/* A context in RAM but outside every run would silently vanish */
+static void test_hostile_ctx_outside_runs(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, false);
+
+    /* the contexts live at 8 MiB and up: end the first run below them */
+    g_assert_cmphex(CTX_PA(0) / PAGE, ==, 0x800);
+    set_run(f, 0, 0, 0x800);
+    hdr_set_runs(f);
+    prepare_ok(f, NULL);
+    g_assert(warned("processor 0") && warned("processor 1"));
+    g_assert(warned("overlaps memory that is not in the dump"));
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 0);
+    g_assert_cmpuint(f->wd.nr_overlays, ==, 0);
     fixture_free(f);
 }
 
@@ -2173,6 +2228,9 @@ int main(int argc, char **argv)
         { "/windmp/hostile/dtb-unaligned/", test_hostile_dtb_unaligned },
         { "/windmp/hostile/kpb-unmapped/", test_hostile_kpb_unmapped },
         { "/windmp/hostile/prcb-unmapped/", test_hostile_prcb_unmapped },
+        { "/windmp/hostile/null-pointers/", test_hostile_null_pointers },
+        { "/windmp/hostile/ctx-outside-runs/",
+          test_hostile_ctx_outside_runs },
         { "/windmp/hostile/ctx-in-page-table/", test_hostile_ctx_in_table },
         { "/windmp/hostile/ctx-in-kdbg/", test_hostile_ctx_in_kdbg },
         { "/windmp/hostile/ctx-on-pointers/", test_hostile_ctx_on_pointers },
