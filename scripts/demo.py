@@ -41,7 +41,7 @@ def main():
         # nested KVM makes the guest's first touch of each page slow
         ready = vm.wait_ready(timeout=900)
         print(f"guest ready after {time.monotonic() - t0:.0f} s and crashed on"
-              f" purpose: bugcheck {ready.get('bugcheck')}")
+              f" purpose: bugcheck {ready.get('bugcheck', 0):#x}")
         print(f"(qemu) dump-guest-memory -w {args.output}")
         out = vm.hmp(f"dump-guest-memory -w {args.output}")
         if out.strip():

@@ -11,6 +11,7 @@ no code with QEMU.
 
     python3 tests/e2e/dmp.py FILE     prints a summary of the dump
 """
+import datetime
 import struct
 import sys
 
@@ -372,6 +373,11 @@ class Dump:
           f"({'x64' if self.x64 else 'x86'}, header {self.hdr_size:#x})")
         p(f"version: {f['MajorVersion']:#x}.{f['MinorVersion']}  "
           f"machine: {f['MachineImageType']:#x}  DumpType: {f['DumpType']}")
+        st = f.get("SystemTime", 0)
+        if 0 < st < (1 << 63):
+            when = datetime.datetime(1601, 1, 1) + \
+                datetime.timedelta(microseconds=st // 10)
+            p(f"SystemTime: {when:%Y-%m-%d %H:%M:%S} UTC")
         p(f"DirectoryTableBase: {f['DirectoryTableBase']:#x}"
           f" (paging {self.paging})")
         p(f"PfnDataBase: {f['PfnDataBase']:#x}  PsLoadedModuleList: "
