@@ -268,8 +268,9 @@ void create_win_dump(DumpState *s, Error **errp)
     unsigned i = 0;
 
     if (!s->guest_note) {
-        /* the note changed after win_dump_available() looked at it */
-        error_setg(errp, "win-dmp: the guest's vmcoreinfo note is gone");
+        /* dump_init() warned why, or the guest withdrew it meanwhile */
+        error_setg(errp, "win-dmp: the guest's vmcoreinfo note could not be"
+                   " read when the dump started");
         return;
     }
 
