@@ -256,56 +256,48 @@ class Dump:
             return "lm4"
         return "pae" if self.f["PaeEnabled"] else "x86"
 
+    # per paging mode: entry width, root mask, levels as (name, shift,
+    # index bits, may map a large page)
+    PAGING = {
+        "lm4": (8, 0x000FFFFFFFFFF000, [("PML4E", 39, 9, False),
+                                        ("PDPTE", 30, 9, True),
+                                        ("PDE", 21, 9, True),
+                                        ("PTE", 12, 9, False)]),
+        "pae": (8, 0xFFFFFFE0, [("PDPTE", 30, 2, False),
+                                ("PDE", 21, 9, True),
+                                ("PTE", 12, 9, False)]),
+        "x86": (4, 0xFFFFF000, [("PDE", 22, 10, True),
+                                ("PTE", 12, 10, False)]),
+    }
+
     def v2p(self, va, dtb=None):
         """Translate a virtual address through DirectoryTableBase."""
         dtb = self.f["DirectoryTableBase"] if dtb is None else dtb
-        mode = self.paging
-        M52 = 0x000FFFFFFFFFF000
-        if mode == "lm4":
+        width, root_mask, levels = self.PAGING[self.paging]
+        if self.paging == "lm4":
             va &= (1 << 64) - 1
-            top = va >> 47
-            if top not in (0, 0x1FFFF):
+            if va >> 47 not in (0, 0x1FFFF):
                 raise DumpError(f"VA {va:#x} is not canonical")
-            e = self.pa_u64((dtb & M52) + ((va >> 39) & 511) * 8)
+            addr_mask = 0x000FFFFFFFFFF000
+        else:
+            va &= 0xFFFFFFFF
+            addr_mask = 0x000FFFFFFFFFF000 if width == 8 else 0xFFFFF000
+        table = dtb & root_mask
+        for i, (name, shift, bits, large) in enumerate(levels):
+            slot = table + ((va >> shift) & ((1 << bits) - 1)) * width
+            e = self.pa_u64(slot) if width == 8 else self.pa_u32(slot)
             if not e & 1:
-                raise DumpError(f"VA {va:#x}: PML4E not present")
-            e = self.pa_u64((e & M52) + ((va >> 30) & 511) * 8)
-            if not e & 1:
-                raise DumpError(f"VA {va:#x}: PDPTE not present")
-            if e & 0x80:
-                return (e & 0x000FFFFFC0000000) | (va & 0x3FFFFFFF)
-            e = self.pa_u64((e & M52) + ((va >> 21) & 511) * 8)
-            if not e & 1:
-                raise DumpError(f"VA {va:#x}: PDE not present")
-            if e & 0x80:
-                return (e & 0x000FFFFFFFE00000) | (va & 0x1FFFFF)
-            e = self.pa_u64((e & M52) + ((va >> 12) & 511) * 8)
-            if not e & 1:
-                raise DumpError(f"VA {va:#x}: PTE not present")
-            return (e & M52) | (va & 0xFFF)
-        va &= 0xFFFFFFFF
-        if mode == "pae":
-            e = self.pa_u64((dtb & 0xFFFFFFE0) + (va >> 30) * 8)
-            if not e & 1:
-                raise DumpError(f"VA {va:#x}: PDPTE not present")
-            e = self.pa_u64((e & M52) + ((va >> 21) & 511) * 8)
-            if not e & 1:
-                raise DumpError(f"VA {va:#x}: PDE not present")
-            if e & 0x80:
-                return (e & 0x000FFFFFFFE00000) | (va & 0x1FFFFF)
-            e = self.pa_u64((e & M52) + ((va >> 12) & 511) * 8)
-            if not e & 1:
-                raise DumpError(f"VA {va:#x}: PTE not present")
-            return (e & M52) | (va & 0xFFF)
-        e = self.pa_u32((dtb & 0xFFFFF000) + (va >> 22) * 4)
-        if not e & 1:
-            raise DumpError(f"VA {va:#x}: PDE not present")
-        if e & 0x80:   # 4 MiB page (PSE-36 bits ignored)
-            return (e & 0xFFC00000) | (va & 0x3FFFFF)
-        e = self.pa_u32((e & 0xFFFFF000) + ((va >> 12) & 1023) * 4)
-        if not e & 1:
-            raise DumpError(f"VA {va:#x}: PTE not present")
-        return (e & 0xFFFFF000) | (va & 0xFFF)
+                raise DumpError(f"VA {va:#x}: {name} not present")
+            if i == len(levels) - 1 or (large and e & 0x80):
+                size = 1 << shift
+                if width == 4 and size > 4096:
+                    # PSE-36: PDE bits 20:13 are physical bits 39:32
+                    base = (e & 0xFFC00000) | (((e >> 13) & 0xFF) << 32)
+                else:
+                    base = e & addr_mask & ~(size - 1)
+                return base | (va & (size - 1))
+            table = e & addr_mask
+        raise AssertionError("unreachable")
 
     def read_va(self, va, n):
         out = bytearray()

@@ -4,25 +4,9 @@
  * switch-on helper, AP entry, and the final register-loading halt.
  */
 #include "layout.h"
+#include "multiboot.h"
 
-	.section .multiboot, "a"
-	.p2align 2
-	.long 0x1BADB002, 0x00000003, -(0x1BADB002 + 0x00000003)
-
-	.text
-	.code32
-	.globl _start
-_start:
-	cli
-	cld
-	mov %eax, %esi			/* multiboot magic */
-	mov %ebx, %ebp			/* multiboot info */
-	mov $__bss_start, %edi
-	mov $__bss_end, %ecx
-	sub %edi, %ecx
-	xor %eax, %eax
-	rep stosb
-	lgdt kgdtr
+	multiboot_start
 	ljmp $0x08, $1f
 1:	mov $0x10, %ax
 	mov %ax, %ds

@@ -4,28 +4,12 @@
  * with a boot identity map, AP entry, and the final register-loading halt.
  */
 #include "layout.h"
+#include "multiboot.h"
 
-	.section .multiboot, "a"
-	.p2align 2
-	.long 0x1BADB002, 0x00000003, -(0x1BADB002 + 0x00000003)
-
-	.text
-	.code32
-	.globl _start
-_start:
-	cli
-	cld
-	mov %eax, %esi			/* multiboot magic */
-	mov %ebx, %ebp			/* multiboot info */
-	mov $__bss_start, %edi
-	mov $__bss_end, %ecx
-	sub %edi, %ecx
-	xor %eax, %eax
-	rep stosb
+	multiboot_start
 	mov %esi, mb_magic
 	mov %ebp, mb_info
 	mov $(STACK_BASE + STACK_SIZE), %esp
-	lgdt kgdtr
 	/* boot page tables: identity map of the low 4 MiB */
 	movl $(boot_pdpt + 3), boot_pml4
 	movl $(boot_pd + 3), boot_pdpt
