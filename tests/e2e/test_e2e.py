@@ -160,7 +160,7 @@ def test_refuse_paging_and_filter(booted, workdir, extra):
 
 def test_capability_before_ready(vms, qemu_bin, guest64, workdir):
     """Before the guest publishes its header win-dmp is not offered and a
-    dump says why; after READY it is offered."""
+    dump says why; after READY it is offered; after a reset, not again."""
     vm = vms.start(qemu_bin, guest64, "panic=1", ready=False,
                    extra_args=["-S"], name="before-ready")
     caps = vm.cmd("query-dump-guest-memory-capability")["formats"]
@@ -177,6 +177,15 @@ def test_capability_before_ready(vms, qemu_bin, guest64, workdir):
     vm.wait_ready()
     caps = vm.cmd("query-dump-guest-memory-capability")["formats"]
     assert "win-dmp" in caps, caps
+
+    # a reset withdraws the header: a new boot has not published one yet
+    vm.stop()
+    vm.cmd("system_reset")
+    caps = vm.cmd("query-dump-guest-memory-capability")["formats"]
+    assert "win-dmp" not in caps, caps
+    with pytest.raises(qemu.QMPError) as ei:
+        vm.dump(path)
+    assert "has not published" in ei.value.desc, ei.value.desc
     vm.kill()
 
 
