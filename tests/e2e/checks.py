@@ -162,6 +162,7 @@ def check_pattern(d):
             if d.data[o:o + 4096] != expected_page(pfn):
                 bad.append(pfn)
             n += 1
+    assert n > 0, "no pattern page in the dump's runs: nothing was checked"
     assert not bad, (f"{len(bad)} pattern pages differ, first PFNs"
                      f" {[hex(p) for p in bad[:8]]}")
     return n
@@ -253,6 +254,8 @@ def check_dump(d, vm, append, regs=None, current_cpu=0, t0=None, t1=None,
     except dmp.DumpError as e:
         errs.append(f"processors unreadable: {e}")
         procs = []
+    want(len(procs) == r["cpus"],
+         f"{len(procs)} processors readable in the dump, guest has {r['cpus']}")
     for i, (prcb, cva, cpa, raw) in enumerate(procs):
         want(prcb == r["prcb"][i] & mask, f"cpu {i}: KPRCB {prcb:#x}")
         want(cva == r["ctx"][i] & mask, f"cpu {i}: Context va {cva:#x}")
@@ -268,7 +271,7 @@ def check_dump(d, vm, append, regs=None, current_cpu=0, t0=None, t1=None,
              f"cpu {i}: bytes around the CONTEXT are not the guest's 0x{fill:x} fill")
     # header ContextRecord: the current CPU
     hc = d.header_context()
-    if procs:
+    if len(procs) > current_cpu:
         want(hc == procs[current_cpu][3],
              f"header ContextRecord is not CPU {current_cpu}'s context")
     if x64:
