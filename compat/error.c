@@ -25,19 +25,6 @@ void error_setg(Error **errp, const char *fmt, ...)
     va_end(ap);
 }
 
-void error_setg_errno(Error **errp, int os_errno, const char *fmt, ...)
-{
-    g_autofree char *msg = NULL;
-    va_list ap;
-
-    if (!errp) {
-        return;
-    }
-    va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
-    va_end(ap);
-    error_setg(errp, "%s: %s", msg, g_strerror(os_errno));
-}
 
 void error_prepend(Error **errp, const char *fmt, ...)
 {
@@ -56,17 +43,6 @@ void error_prepend(Error **errp, const char *fmt, ...)
     g_free(old);
 }
 
-void error_propagate(Error **dst_errp, Error *local_err)
-{
-    if (!local_err) {
-        return;
-    }
-    if (dst_errp && !*dst_errp) {
-        *dst_errp = local_err;
-    } else {
-        error_free(local_err);
-    }
-}
 
 const char *error_get_pretty(const Error *err)
 {
@@ -81,8 +57,3 @@ void error_free(Error *err)
     }
 }
 
-void error_report_err(Error *err)
-{
-    fprintf(stderr, "%s\n", err->msg);
-    error_free(err);
-}

@@ -11,14 +11,8 @@
 typedef struct Error Error;
 
 void error_setg(Error **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-void error_setg_errno(Error **errp, int os_errno, const char *fmt, ...)
-    G_GNUC_PRINTF(3, 4);
 void error_prepend(Error **errp, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-void error_propagate(Error **dst_errp, Error *local_err);
 const char *error_get_pretty(const Error *err);
 void error_free(Error *err);
-void error_report_err(Error *err);
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC(Error, error_free)
 
 #endif

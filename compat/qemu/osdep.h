@@ -21,8 +21,6 @@
 #include <glib.h>
 
 #define QEMU_BUILD_BUG_ON(x) G_STATIC_ASSERT(!(x))
-#define QEMU_PACKED __attribute__((packed))
-#define G_GNUC_PRINTF_ATTR(a, b) G_GNUC_PRINTF(a, b)
 
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(x) (sizeof(x) / sizeof((x)[0]))
