@@ -3,10 +3,13 @@
 """The main job, end to end: boot the built-in test guest (a tiny kernel
 that plays Windows and its fwcfg driver) in the patched QEMU with two
 vCPUs, let it "crash", take a Windows crash dump with HMP
-`dump-guest-memory -w`, and print what the dump holds."""
+`dump-guest-memory -w`, and print what the dump holds.  Then take an ELF
+core of the same stopped guest (what libvirt's automatic crash dumps are),
+convert it with windmp and check it against the in-tree dump."""
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +31,7 @@ def main():
                     help="test guest options (see tests/guest/README.md)")
     ap.add_argument("--accel", default=None, help="kvm or tcg")
     ap.add_argument("-o", "--output", default=os.path.join(build, "demo.dmp"))
+    ap.add_argument("--windmp", default=os.path.join(build, "core", "windmp"))
     args = ap.parse_args()
 
     work = tempfile.mkdtemp(prefix="windmp-demo-")
@@ -49,9 +53,30 @@ def main():
         stderr = vm.stderr().strip()
         if stderr:
             print(stderr)
+        elf = os.path.join(work, "demo.elf")
+        vm.hmp(f"dump-guest-memory {elf}")
     print()
     dmp.Dump(args.output).summary()
-    return 0
+
+    converted = os.path.splitext(args.output)[0] + "-from-elf.dmp"
+    print(f"\n$ windmp convert demo.elf {converted}")
+    rc = subprocess.call([args.windmp, "convert", elf, converted])
+    print(f"$ windmp verify {converted} --against demo.elf")
+    rc = rc or subprocess.call([args.windmp, "verify", converted,
+                                "--against", elf])
+    a = open(converted, "rb").read()
+    b = open(args.output, "rb").read()
+    # the header's SystemTime: the core's mtime vs the time of the dump
+    hdr, t = (0x2000, 0xFA8) if a[4:8] == b"DU64" else (0x1000, 0xFC0)
+    fields = sorted({"SystemTime" if t <= i < t + 8 else f"header+{i:#x}"
+                     for i in range(min(hdr, len(a), len(b)))
+                     if a[i] != b[i]})
+    pages_same = a[hdr:] == b[hdr:]
+    print("converted vs in-tree dump: memory",
+          "identical" if pages_same else "DIFFERS",
+          "- header differs in:", ", ".join(fields) or "nothing")
+    os.unlink(elf)
+    return rc
 
 
 if __name__ == "__main__":
