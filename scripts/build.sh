@@ -27,6 +27,8 @@ packages=(
     libpixman-1-dev
     # the firmware our build uses, and stock QEMU to compare against
     qemu-system-x86 qemu-system-data seabios ipxe-qemu
+    # libvirt for tests/e2e/test_libvirt.py (embedded driver, no daemon)
+    libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 )
 if [ -z "${WINDMP_NO_APT:-}" ]; then
     stamp=$build/.packages
@@ -39,6 +41,12 @@ if [ -z "${WINDMP_NO_APT:-}" ]; then
             { tail -20 "$build/apt.log"; exit 1; }
         echo "$want" > "$stamp"
     fi
+    # libvirt's QEMU driver must resolve its compiled-in user and group even
+    # when qemu.conf says root (libvirt-daemon-system would create them)
+    getent group libvirt-qemu >/dev/null || groupadd --system libvirt-qemu
+    getent passwd libvirt-qemu >/dev/null ||
+        useradd --system --gid libvirt-qemu --no-create-home \
+            --home-dir /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
 fi
 meson_version=$(meson --version)
 if ! printf '1.5.0\n%s\n' "$meson_version" | sort -VC; then

@@ -122,3 +122,35 @@ def vms(tmp_path_factory, accel):
 @pytest.fixture
 def workdir(tmp_path):
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def libvirt_virsh():
+    """virsh (libvirt-clients) with the embedded QEMU driver
+    (libvirt-daemon-driver-qemu) and the libvirt-qemu user and group, which
+    libvirt's QEMU driver must resolve even when qemu.conf says root."""
+    import grp
+    import pwd
+    import shutil
+    virsh = shutil.which("virsh")
+    if not virsh:
+        pytest.fail("virsh not found: apt-get install --no-install-recommends"
+                    " libvirt-daemon libvirt-daemon-driver-qemu"
+                    " libvirt-clients (scripts/build.sh does)", pytrace=False)
+    try:
+        pwd.getpwnam("libvirt-qemu")
+        grp.getgrnam("libvirt-qemu")
+    except KeyError:
+        pytest.fail("user/group libvirt-qemu missing: libvirt's QEMU driver"
+                    " refuses to start without them (scripts/build.sh"
+                    " creates them)", pytrace=False)
+    return virsh
+
+
+@pytest.fixture(scope="session")
+def windmp_tool():
+    """The standalone windmp tool (WINDMP_TOOL; default build/core/windmp,
+    built by ninja -C build/core)."""
+    return _need_exec(os.environ.get("WINDMP_TOOL",
+                                     os.path.join(REPO, "build/core/windmp")),
+                      "windmp tool", "WINDMP_TOOL")
