@@ -73,13 +73,17 @@ static void map_runs(DmpFile *df, GArray *ext)
         uint64_t base, count;
 
         if (df->x64) {
-            base = le64_to_cpu(df->hdr->x64.PhysicalMemoryBlock.Run[i].BasePage);
-            count = le64_to_cpu(
-                df->hdr->x64.PhysicalMemoryBlock.Run[i].PageCount);
+            const WinDumpPhyMemRun64 *r =
+                &df->hdr->x64.PhysicalMemoryBlock.Run[i];
+
+            base = le64_to_cpu(r->BasePage);
+            count = le64_to_cpu(r->PageCount);
         } else {
-            base = le32_to_cpu(df->hdr->x32.PhysicalMemoryBlock.Run[i].BasePage);
-            count = le32_to_cpu(
-                df->hdr->x32.PhysicalMemoryBlock.Run[i].PageCount);
+            const WinDumpPhyMemRun32 *r =
+                &df->hdr->x32.PhysicalMemoryBlock.Run[i];
+
+            base = le32_to_cpu(r->BasePage);
+            count = le32_to_cpu(r->PageCount);
         }
         if (count == 0 || base >= (1ull << 40) || count >= (1ull << 40) ||
             base + count > (1ull << 40)) {
@@ -130,10 +134,14 @@ static void map_bitmap(DmpFile *df, GArray *ext)
                 " in the file", bits);
         return;
     }
-    if (first < df->hdr_size + sizeof(*bh) + nbytes) {
+    if (first < df->hdr_size + sizeof(*bh) + nbytes || first > df->size) {
         finding(df, DMP_ERROR, "the first page (file offset 0x%" PRIx64 ")"
-                " would overlap the bitmap", first);
+                " is not between the bitmap and the end of the file", first);
         return;
+    }
+    if (first & (WIN_DUMP_PAGE_SIZE - 1)) {
+        finding(df, DMP_WARNING, "the first page (file offset 0x%" PRIx64 ")"
+                " is not page-aligned", first);
     }
     if (bits % 32) {
         finding(df, DMP_WARNING, "the bitmap has 0x%" PRIx64 " bits, not a"
@@ -147,8 +155,11 @@ static void map_bitmap(DmpFile *df, GArray *ext)
             continue;
         }
         if (map[p / 8] & (1u << (p % 8))) {
-            add_extent(ext, p << WIN_DUMP_PAGE_BITS, WIN_DUMP_PAGE_SIZE,
-                       first + (set << WIN_DUMP_PAGE_BITS));
+            /* map only what the file holds: the bitmap may claim more */
+            if (set < (df->size - first) >> WIN_DUMP_PAGE_BITS) {
+                add_extent(ext, p << WIN_DUMP_PAGE_BITS, WIN_DUMP_PAGE_SIZE,
+                           first + (set << WIN_DUMP_PAGE_BITS));
+            }
             set++;
         }
     }
@@ -229,7 +240,8 @@ static void check_header(DmpFile *df)
     if (df->dtb == 0) {
         finding(df, DMP_ERROR, "DirectoryTableBase is 0: no virtual address"
                 " can be read");
-    } else if (df->dtb & (df->x64 ? 0xfff : 0x1f)) {
+    } else if (df->dtb & (df->x64 || !df->hdr->x32.PaeEnabled ? 0xfff :
+                          0x1f)) {
         finding(df, DMP_WARNING, "DirectoryTableBase 0x%" PRIx64 " has flag"
                 " bits set", df->dtb);
     }
@@ -250,6 +262,9 @@ static void check_header(DmpFile *df)
     if (!df->bitmap && df->claimed_pages != df->pages && df->nr_extents) {
         finding(df, DMP_WARNING, "NumberOfPages is %" PRIu64 " but the runs"
                 " hold %" PRIu64, df->claimed_pages, df->pages);
+    }
+    if (!df->nr_extents) {
+        finding(df, DMP_ERROR, "the file holds no page of guest memory");
     }
     if (df->nr_extents || df->expected_size) {
         if (df->size < df->expected_size) {
@@ -534,7 +549,8 @@ void dmpfile_check(DmpFile *df)
     uint32_t size;
     uint8_t bc[4];
 
-    if (!df->dtb || !df->nr_extents) {
+    if (!df->dtb) {
+        /* check_header() said why */
         return;
     }
     dmpfile_guest(df, &g);

@@ -18,7 +18,8 @@
 #include <elf.h>
 #include "elfcore.h"
 
-#define NOTE_ALIGN(x)   (((x) + 3) & ~(uint64_t)3)
+/* in 64 bits: a 32-bit size near 4 GiB must not wrap to 0 */
+#define NOTE_ALIGN(x)   (((uint64_t)(x) + 3) & ~(uint64_t)3)
 
 bool elfcore_is_elf(const void *data, uint64_t size)
 {
@@ -167,8 +168,8 @@ static void cpu_reset_state(ElfCoreCpu *c)
     c->regs.dr[7] = 0x400;
 }
 
-static bool parse_notes(ElfCore *ec, uint64_t off, uint64_t len,
-                        GArray *prstatus, GArray *qemu, Error **errp)
+static void parse_notes(ElfCore *ec, uint64_t off, uint64_t len,
+                        GArray *prstatus, GArray *qemu)
 {
     uint64_t pos = off, end = off + len;
 
@@ -189,11 +190,15 @@ static bool parse_notes(ElfCore *ec, uint64_t off, uint64_t len,
         desc_off = name_off + NOTE_ALIGN(namesz);
         next = desc_off + NOTE_ALIGN(descsz);
         if (next > end || desc_off > end) {
-            error_setg(errp, "the ELF note at file offset 0x%" PRIx64
-                       " (name %" PRIu32 " bytes, data %" PRIu32 " bytes)"
-                       " runs past the end of its PT_NOTE segment",
-                       pos, namesz, descsz);
-            return false;
+            /*
+             * The guest's note comes last and its size is the guest's
+             * word: keep the CPU notes before it usable.
+             */
+            elfcore_warn(ec, "the ELF note at file offset 0x%" PRIx64
+                         " (name %" PRIu32 " bytes, data %" PRIu32 " bytes)"
+                         " runs past the end of its PT_NOTE segment; it and"
+                         " what follows are ignored", pos, namesz, descsz);
+            break;
         }
         name = (const char *)ec->data + name_off;
 
@@ -218,7 +223,6 @@ static bool parse_notes(ElfCore *ec, uint64_t off, uint64_t len,
         }
         pos = next;
     }
-    return true;
 }
 
 static gint seg_cmp(gconstpointer a, gconstpointer b)
@@ -375,9 +379,7 @@ bool elfcore_parse(ElfCore *ec, const void *data, uint64_t size,
             goto out;
         }
         if (type == PT_NOTE) {
-            if (!parse_notes(ec, off, filesz, prstatus, qemu, errp)) {
-                goto out;
-            }
+            parse_notes(ec, off, filesz, prstatus, qemu);
             continue;
         }
         s = &ec->segs[ec->nr_segs++];

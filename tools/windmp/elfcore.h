@@ -35,7 +35,7 @@ typedef struct ElfQemuCpuState {
     ElfQemuSegment cs, ds, es, fs, gs, ss;
     ElfQemuSegment ldt, tr, gdt, idt;
     uint64_t cr[5];
-    /* QEMU appends fields without a new version: 'size' tells */
+    /* QEMU appends fields without a new version: the note's size tells */
     uint64_t kernel_gs_base;
 } ElfQemuCpuState;
 

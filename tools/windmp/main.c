@@ -36,8 +36,16 @@ enum {
 #define FILETIME_UNIX_EPOCH 116444736000000000ull
 
 static const char *prog = "windmp";
+
+/* Options; check_options() says which command takes which */
 static gboolean opt_json;
 static gboolean opt_quiet;
+static gboolean opt_version;
+static gint opt_cpu = -1;
+static gchar *opt_time;
+static gchar *opt_against;
+static gchar *opt_phys, *opt_virt, *opt_dtb;
+static gboolean opt_raw;
 
 static void G_GNUC_PRINTF(1, 2) warn(const char *fmt, ...)
 {
@@ -124,8 +132,11 @@ static bool input_open(Input *in, const char *path, Error **errp)
     return true;
 }
 
-/* Parse as what it is: a QEMU ELF core or a Windows crash dump */
-static bool input_parse(Input *in, Error **errp)
+/*
+ * Parse as what it is: a QEMU ELF core or a Windows crash dump; @check
+ * also reads a dump's KDBG and contexts through its page tables.
+ */
+static bool input_parse(Input *in, bool check, Error **errp)
 {
     in->is_elf = elfcore_is_elf(in->data, in->size);
     if (in->is_elf) {
@@ -140,7 +151,9 @@ static bool input_parse(Input *in, Error **errp)
             error_prepend(errp, "%s: ", in->path);
             return false;
         }
-        dmpfile_check(&in->dmp);
+        if (check) {
+            dmpfile_check(&in->dmp);
+        }
         return true;
     }
     error_setg(errp, "%s: neither a QEMU ELF core nor a Windows crash dump",
@@ -548,9 +561,9 @@ static void info_elf(const Input *in)
     for (i = 0; i < ec->nr_segs && (i < 64 || !ec->paging); i++) {
         const ElfCoreSegment *s = &ec->segs[i];
 
-        printf("  paddr 0x%012" PRIx64 "-0x%012" PRIx64 " vaddr 0x%016"
-               PRIx64 " at file offset 0x%" PRIx64 "\n", s->pa,
-               s->pa + s->filesz - 1, s->va, s->offset);
+        printf("  paddr 0x%012" PRIx64 " +0x%09" PRIx64 " vaddr 0x%016"
+               PRIx64 " at file offset 0x%" PRIx64 "\n", s->pa, s->filesz,
+               s->va, s->offset);
     }
     if (i < ec->nr_segs) {
         printf("  ... and %zu more\n", ec->nr_segs - i);
@@ -617,12 +630,13 @@ static char *volatile cleanup_path;
 
 static void on_signal(int sig)
 {
+    struct sigaction sa = { .sa_handler = SIG_DFL };
     char *p = cleanup_path;
 
     if (p) {
         unlink(p);
     }
-    signal(sig, SIG_DFL);
+    sigaction(sig, &sa, NULL);
     raise(sig);
 }
 
@@ -669,7 +683,6 @@ static bool output_open(Output *o, const char *path, const Input *in,
 {
     g_autofree char *dir = NULL, *base = NULL;
     struct stat st;
-    mode_t mask;
 
     memset(o, 0, sizeof(*o));
     o->path = g_strdup(path);
@@ -697,11 +710,6 @@ static bool output_open(Output *o, const char *path, const Input *in,
         o->tmp = NULL;
         return false;
     }
-    mask = umask(0);
-    umask(mask);
-    if (fchmod(o->fd, 0666 & ~mask) < 0) {
-        warn("cannot set the mode of %s: %s", o->tmp, strerror(errno));
-    }
     cleanup_path = o->tmp;
     return true;
 }
@@ -728,9 +736,6 @@ static bool output_close(Output *o, bool ok, Error **errp)
     g_free(o->path);
     return ok;
 }
-
-static gint opt_cpu = -1;
-static gchar *opt_time;
 
 static int cmd_convert(Input *in, const char *out_path)
 {
@@ -778,8 +783,6 @@ static int cmd_convert(Input *in, const char *out_path)
                            in->st.st_mtim.tv_nsec / 100 + FILETIME_UNIX_EPOCH;
     } else if (!strcmp(opt_time, "now")) {
         opts.system_time = g_get_real_time() * 10 + FILETIME_UNIX_EPOCH;
-    } else if (strcmp(opt_time, "guest")) {
-        return fail(EXIT_USAGE, "--system-time must be input, now or guest");
     }
 
     if (!windmp_prepare(&wd, &g, ec->guest_note, ec->guest_note_size, &opts,
@@ -802,19 +805,19 @@ static int cmd_convert(Input *in, const char *out_path)
     o.total = wd.total_size;
     o.progress = !opt_quiet && isatty(STDERR_FILENO) && o.tmp;
     ok = windmp_write(&wd, &g, write_out, &o, &err);
-    progress(&o, ok);
-    ok = output_close(&o, ok, ok ? &err : NULL);
-    windmp_cleanup(&wd);
-    if (!ok) {
-        return fail_err(EXIT_OUTPUT, err);
+    if (o.progress && o.written) {
+        /* end the progress line, complete or not */
+        progress(&o, true);
     }
-    if (!opt_quiet && strcmp(out_path, "-")) {
+    ok = output_close(&o, ok, ok ? &err : NULL);
+    if (ok && !opt_quiet && strcmp(out_path, "-")) {
         fprintf(stderr, "%s: wrote %s: %s Windows crash dump, %" PRIu64
                 " bytes, %u of %u processors with a context\n", prog,
                 out_path, wd.x64 ? "x64" : "x86", wd.total_size,
                 wd.nr_contexts, ec->nr_cpus);
     }
-    return EXIT_OK;
+    windmp_cleanup(&wd);
+    return ok ? EXIT_OK : fail_err(EXIT_OUTPUT, err);
 }
 
 /* ------------------------------------------------------------ verify */
@@ -855,7 +858,8 @@ static bool page_differs(const WinDump *wd, uint64_t pa, const uint8_t *a,
 /*
  * Compare the dump page by page with the ELF core it claims to show.  The
  * core plans the same conversion to learn which bytes are patched (the
- * contexts in the KPRCBs): those are compared against the plan instead.
+ * contexts in the KPRCBs) and leaves them out: a dump QEMU wrote has x87,
+ * SSE and debug registers there that the ELF core does not carry.
  */
 static bool verify_against(Input *dmp, Input *elf, Diff *d, Error **errp)
 {
@@ -930,8 +934,6 @@ static bool verify_against(Input *dmp, Input *elf, Diff *d, Error **errp)
     return true;
 }
 
-static gchar *opt_against;
-
 static int cmd_verify(Input *in)
 {
     DmpFile *df = &in->dmp;
@@ -941,18 +943,23 @@ static int cmd_verify(Input *in)
     bool pass;
 
     if (in->is_elf) {
-        return fail(EXIT_USAGE, "%s: verify checks a Windows crash dump; this"
-                    " is an ELF core (try 'windmp info')", in->path);
+        return fail(EXIT_INPUT, "%s: verify checks a Windows crash dump; this"
+                    " is an ELF core (try 'windmp info', or 'windmp convert'"
+                    " and verify the result --against it)", in->path);
     }
     pass = dmpfile_count(df, DMP_ERROR) == 0;
     if (opt_against) {
-        if (!input_open(&elf, opt_against, &err) ||
-            !input_parse(&elf, &err)) {
+        if (!input_open(&elf, opt_against, &err)) {
+            return fail_err(EXIT_INPUT, err);
+        }
+        if (!input_parse(&elf, false, &err)) {
+            input_close(&elf);
             return fail_err(EXIT_INPUT, err);
         }
         if (!elf.is_elf) {
             input_close(&elf);
-            return fail(EXIT_USAGE, "--against wants a QEMU ELF core");
+            return fail(EXIT_INPUT, "--against %s: not a QEMU ELF core but a"
+                        " Windows crash dump", opt_against);
         }
         if (!verify_against(in, &elf, &d, &err)) {
             input_close(&elf);
@@ -1002,9 +1009,6 @@ static int cmd_verify(Input *in)
 }
 
 /* ------------------------------------------------------------ read */
-
-static gchar *opt_phys, *opt_virt, *opt_dtb;
-static gboolean opt_raw;
 
 static bool parse_u64(const char *s, uint64_t *v)
 {
@@ -1068,8 +1072,9 @@ static bool read_space(Input *in, const WinDumpGuest *g, WinDumpSpace *as,
                      WIN_DUMP_PAGING_X86;
             dtb = ec->cpus[0].cr[3];
         } else {
-            error_setg(errp, "the core has no Windows header and its first"
-                       " vCPU has paging off: give --dtb");
+            error_setg(errp, "the core has no Windows header, and no control"
+                       " registers of its first vCPU with paging on: give the"
+                       " page tables' address with --dtb");
             return false;
         }
     }
@@ -1126,9 +1131,15 @@ static int cmd_read(Input *in, const char *len_arg)
             pa = addr + done;
             n = MIN(n, WIN_DUMP_PAGE_SIZE - (pa & (WIN_DUMP_PAGE_SIZE - 1)));
         }
+        if (!windmp_is_ram(&g, pa, n)) {
+            error_setg(&err, "%s physical page 0x%" PRIx64 "%s not in the"
+                       " %s", virt ? "it maps to" : "the",
+                       pa & ~(uint64_t)(WIN_DUMP_PAGE_SIZE - 1),
+                       virt ? ", which is" : " is",
+                       in->is_elf ? "core" : "dump");
+            break;
+        }
         if (!windmp_read_phys(&g, pa, buf + done, n, &err)) {
-            error_prepend(&err, "physical 0x%" PRIx64 " is not in the dump: ",
-                          pa);
             break;
         }
         done += n;
@@ -1140,7 +1151,7 @@ static int cmd_read(Input *in, const char *len_arg)
     }
     if (err) {
         fflush(stdout);
-        fail(EXIT_FAIL, "%s 0x%" PRIx64 ": memory not available: %s",
+        fail(EXIT_FAIL, "%s address 0x%" PRIx64 ": memory not available: %s",
              virt ? "virtual" : "physical", addr + done,
              error_get_pretty(err));
         error_free(err);
@@ -1154,6 +1165,41 @@ static int cmd_read(Input *in, const char *len_arg)
 
 /* ------------------------------------------------------------ main */
 
+/* Each command's options only, with values that make sense */
+static bool check_options(const char *cmd)
+{
+    bool convert = !strcmp(cmd, "convert"), read = !strcmp(cmd, "read");
+    const char *stray = NULL;
+
+    if (!convert && opt_cpu != -1) {
+        stray = "--cpu";
+    } else if (!convert && opt_time) {
+        stray = "--system-time";
+    } else if (strcmp(cmd, "verify") && opt_against) {
+        stray = "--against";
+    } else if (!read && (opt_phys || opt_virt || opt_dtb || opt_raw)) {
+        stray = opt_phys ? "--phys" : opt_virt ? "--virt" :
+                opt_dtb ? "--dtb" : "--raw";
+    } else if (opt_json && (convert || read)) {
+        stray = "--json";
+    }
+    if (stray) {
+        fail(EXIT_USAGE, "%s is not an option of '%s'", stray, cmd);
+        return false;
+    }
+    if (convert && opt_cpu < -1) {
+        fail(EXIT_USAGE, "--cpu %d: not a vCPU index", opt_cpu);
+        return false;
+    }
+    if (opt_time && strcmp(opt_time, "input") && strcmp(opt_time, "now") &&
+        strcmp(opt_time, "guest")) {
+        fail(EXIT_USAGE, "--system-time %s: use input, now or guest",
+             opt_time);
+        return false;
+    }
+    return true;
+}
+
 static const char *usage =
     "COMMAND FILE...\n\n"
     "Commands:\n"
@@ -1165,8 +1211,6 @@ static const char *usage =
     "                                  hexdump memory from a dump or core\n\n"
     "Exit status: 0 ok, 1 check failed or memory not available, 2 usage,\n"
     "3 bad input, 4 cannot write the output.  See windmp(1).";
-
-static gboolean opt_version;
 
 static GOptionEntry common_entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
@@ -1248,16 +1292,26 @@ int main(int argc, char **argv)
     } else {
         return fail(EXIT_USAGE, "unknown command '%s' (try --help)", cmd);
     }
+    if (!check_options(cmd)) {
+        return EXIT_USAGE;
+    }
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    signal(SIGHUP, on_signal);
-    signal(SIGPIPE, SIG_IGN);
+    if (!strcmp(cmd, "convert")) {
+        /* leave no temporary file behind; a closed pipe is an error */
+        struct sigaction sa = { .sa_handler = on_signal };
+
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        sa.sa_handler = SIG_IGN;
+        sigaction(SIGPIPE, &sa, NULL);
+    }
 
     if (!input_open(&in, argv[2], &err)) {
         return fail_err(EXIT_INPUT, err);
     }
-    if (!input_parse(&in, &err)) {
+    if (!input_parse(&in, !strcmp(cmd, "info") || !strcmp(cmd, "verify"),
+                     &err)) {
         input_close(&in);
         return fail_err(EXIT_INPUT, err);
     }

@@ -60,16 +60,28 @@ static void fourcc(char out[5], const char in[4])
 bool windmp_is_ram(const WinDumpGuest *g, uint64_t pa, uint64_t len)
 {
     uint64_t end = pa + len;
-    size_t i;
+    size_t lo = 0, hi = g->nr_ram, i;
 
     if (len == 0 || end < pa) {
         return false;
     }
-    /* ranges are sorted; adjacent ones may split what the guest sees */
-    for (i = 0; i < g->nr_ram && pa < end; i++) {
-        if (pa >= g->ram[i].start && pa < g->ram[i].end) {
-            pa = g->ram[i].end;
+    /*
+     * Ranges are sorted: find the first that ends above @pa.  A dump file
+     * read by the windmp tool can have one range per page, and every page
+     * table entry read comes here.
+     */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (g->ram[mid].end <= pa) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
         }
+    }
+    /* adjacent ranges may split what the guest sees as one */
+    for (i = lo; i < g->nr_ram && pa < end && pa >= g->ram[i].start; i++) {
+        pa = g->ram[i].end;
     }
     return pa >= end;
 }
