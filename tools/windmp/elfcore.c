@@ -238,6 +238,50 @@ static gint seg_cmp(gconstpointer a, gconstpointer b)
 }
 
 /*
+ * QEMU's ELF core holds every RAM-backed block, firmware included, and
+ * does not say which was read-only.  The in-tree backend leaves out what
+ * the guest cannot write, so that a memory run over firmware is refused;
+ * on a PC that is the BIOS and option ROM window below 1 MiB and the
+ * BIOS flash that ends at 4 GiB.  Windows' runs never cover them.
+ */
+#define PC_ROM_START    0xc0000ull
+#define PC_ROM_END      0x100000ull
+#define PC_FLASH_END    0x100000000ull
+
+static void build_guest_ram(ElfCore *ec)
+{
+    GArray *out = g_array_new(false, false, sizeof(WinDumpRange));
+    uint64_t flash = PC_FLASH_END;
+    size_t i;
+
+    /* RAM below 4 GiB ends well before it: what ends there is the flash */
+    for (i = 0; i < ec->nr_segs; i++) {
+        if (ec->segs[i].filesz &&
+            ec->segs[i].pa + ec->segs[i].filesz == PC_FLASH_END) {
+            flash = MIN(flash, ec->segs[i].pa);
+        }
+    }
+    for (i = 0; i < ec->nr_ram; i++) {
+        const WinDumpRange r = ec->ram[i];
+        /* what is left of @r outside the ROM window and the flash */
+        const WinDumpRange part[3] = {
+            { r.start, MIN(r.end, PC_ROM_START) },
+            { MAX(r.start, PC_ROM_END), MIN(r.end, flash) },
+            { MAX(r.start, PC_FLASH_END), r.end },
+        };
+        int k;
+
+        for (k = 0; k < 3; k++) {
+            if (part[k].start < part[k].end) {
+                g_array_append_val(out, part[k]);
+            }
+        }
+    }
+    ec->nr_guest_ram = out->len;
+    ec->guest_ram = (WinDumpRange *)g_array_free(out, false);
+}
+
+/*
  * Build the physical map.  With paging, a page mapped at several virtual
  * addresses is in several segments: keep the first copy.
  */
@@ -284,6 +328,7 @@ static void build_ram(ElfCore *ec)
     ec->nr_ram = ram->len;
     ec->ram = (WinDumpRange *)g_array_free(ram, false);
     ec->ram_data = (const uint8_t **)g_array_free(ptr, false);
+    build_guest_ram(ec);
 }
 
 bool elfcore_parse(ElfCore *ec, const void *data, uint64_t size,
@@ -467,6 +512,7 @@ void elfcore_free(ElfCore *ec)
     g_free(ec->segs);
     g_free(ec->ram);
     g_free(ec->ram_data);
+    g_free(ec->guest_ram);
     g_free(ec->cpus);
     g_free(ec->win_cpus);
     if (ec->warnings) {
@@ -529,7 +575,7 @@ static const WinDumpGuestOps elf_ops = {
     .unmap = elf_unmap,
 };
 
-void elfcore_guest(const ElfCore *ec, WinDumpGuest *g)
+void elfcore_memory(const ElfCore *ec, WinDumpGuest *g)
 {
     memset(g, 0, sizeof(*g));
     g->ops = &elf_ops;
@@ -538,4 +584,11 @@ void elfcore_guest(const ElfCore *ec, WinDumpGuest *g)
     g->nr_ram = ec->nr_ram;
     g->cpus = ec->win_cpus;
     g->nr_cpus = ec->nr_cpus;
+}
+
+void elfcore_guest(const ElfCore *ec, WinDumpGuest *g)
+{
+    elfcore_memory(ec, g);
+    g->ram = ec->guest_ram;
+    g->nr_ram = ec->nr_guest_ram;
 }

@@ -86,6 +86,9 @@ typedef struct ElfCore {
     const uint8_t **ram_data;       /* parallel to ram */
     size_t nr_ram;
     uint64_t ram_bytes;
+    /* the same without the PC firmware windows: what the guest can write */
+    WinDumpRange *guest_ram;
+    size_t nr_guest_ram;
 
     ElfCoreCpu *cpus;
     unsigned nr_cpus;
@@ -110,8 +113,13 @@ bool elfcore_parse(ElfCore *ec, const void *data, uint64_t size,
                    Error **errp);
 void elfcore_free(ElfCore *ec);
 
-/* The core's view of the guest the ELF file holds */
+/*
+ * The core's view of the guest the ELF file holds: its RAM as the in-tree
+ * backend sees it, without firmware (see elfcore.c)
+ */
 void elfcore_guest(const ElfCore *ec, WinDumpGuest *g);
+/* The same, with all the memory the file holds, firmware included */
+void elfcore_memory(const ElfCore *ec, WinDumpGuest *g);
 
 /* A pointer to guest-physical [pa, pa + *len), *len shortened; or NULL */
 const uint8_t *elfcore_ptr(const ElfCore *ec, uint64_t pa, uint64_t *len);

@@ -737,6 +737,55 @@ static bool output_close(Output *o, bool ok, Error **errp)
     return ok;
 }
 
+/*
+ * A core taken with paging holds only what the vCPUs had mapped, and
+ * cannot always be told from one taken without: if the header's runs are
+ * not all in the core, say how much is, and what to do.
+ */
+static void hint_missing_runs(const ElfCore *ec, const WinDumpGuest *g)
+{
+    const WinDumpHeader *h = (const void *)(ec->guest_note +
+                                            VMCOREINFO_ELF_NOTE_HDR_SIZE);
+    bool x64 = !memcmp(h->x64.ValidDump, "DU64", 4);
+    uint32_t nr = x64 ? le32_to_cpu(h->x64.PhysicalMemoryBlock.NumberOfRuns) :
+                        le32_to_cpu(h->x32.PhysicalMemoryBlock.NumberOfRuns);
+    uint64_t listed = 0, held = 0;
+    uint32_t i;
+
+    for (i = 0; i < MIN(nr, x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32);
+         i++) {
+        uint64_t base, count, start, end;
+        size_t k;
+
+        if (x64) {
+            base = le64_to_cpu(h->x64.PhysicalMemoryBlock.Run[i].BasePage);
+            count = le64_to_cpu(h->x64.PhysicalMemoryBlock.Run[i].PageCount);
+        } else {
+            base = le32_to_cpu(h->x32.PhysicalMemoryBlock.Run[i].BasePage);
+            count = le32_to_cpu(h->x32.PhysicalMemoryBlock.Run[i].PageCount);
+        }
+        if (base >= (1ull << 40) || count >= (1ull << 40)) {
+            return;     /* not a question of the core, but of the header */
+        }
+        start = base << WIN_DUMP_PAGE_BITS;
+        end = (base + count) << WIN_DUMP_PAGE_BITS;
+        for (k = 0; k < g->nr_ram; k++) {
+            if (g->ram[k].start < end && start < g->ram[k].end) {
+                held += (MIN(end, g->ram[k].end) -
+                         MAX(start, g->ram[k].start)) >> WIN_DUMP_PAGE_BITS;
+            }
+        }
+        listed += count;
+    }
+    if (held < listed) {
+        fprintf(stderr, "The core holds %" PRIu64 " of the %" PRIu64 " pages"
+                " that the header's memory runs list.  A core taken with"
+                " paging holds only the memory the vCPUs had mapped: take it"
+                " without paging (as virsh dump --memory-only does).\n",
+                held, listed);
+    }
+}
+
 static int cmd_convert(Input *in, const char *out_path)
 {
     ElfCore *ec = &in->elf;
@@ -756,9 +805,11 @@ static int cmd_convert(Input *in, const char *out_path)
     }
     if (!ec->guest_note) {
         return fail(EXIT_INPUT, "%s: the core has no vmcoreinfo note, so no"
-                    " Windows crash dump header: was the guest started with"
-                    " -device vmcoreinfo (libvirt: <vmcoreinfo state='on'/>)"
-                    " and the virtio-win fwcfg driver running?", in->path);
+                    " Windows crash dump header: the guest published none"
+                    " (QEMU needs -device vmcoreinfo, libvirt <vmcoreinfo"
+                    " state='on'/>, and the guest the virtio-win fwcfg"
+                    " driver), or QEMU left out a malformed one (it then"
+                    " warned \"Invalid guest note header\")", in->path);
     }
     if (!windmp_note_check(ec->guest_note, ec->guest_note_size, &err)) {
         error_prepend(&err, "%s: ", in->path);
@@ -790,11 +841,7 @@ static int cmd_convert(Input *in, const char *out_path)
         error_prepend(&err, "%s: ", in->path);
         fail(EXIT_INPUT, "%s", error_get_pretty(err));
         error_free(err);
-        if (ec->paging) {
-            fprintf(stderr, "The core was taken with paging, so it holds only"
-                    " the memory that the first vCPU had mapped; take it"
-                    " without paging (as virsh dump --memory-only does).\n");
-        }
+        hint_missing_runs(ec, &g);
         return EXIT_INPUT;
     }
 
@@ -824,7 +871,81 @@ static int cmd_convert(Input *in, const char *out_path)
 
 typedef struct Diff {
     uint64_t compared, differ, missing_in_dmp, missing_in_elf, patched;
+    unsigned header_diffs;      /* header bytes unlike the plan's */
+    unsigned contexts, context_diffs;
+    int header_cpu;             /* whose registers the header holds, or -1 */
 } Diff;
+
+/* Does @c hold @cpu's general, control and segment registers? */
+static bool context_matches(const WinContext *c, bool x64,
+                            const WinDumpCpu *cpu)
+{
+    int i;
+
+    if (x64) {
+        const WinContext64 *x = &c->x64;
+        const uint64_t *gpr = &x->Rax;      /* Rax..R15 as regs[] */
+
+        for (i = 0; i < 16; i++) {
+            if (ldq_le_p(gpr + i) != cpu->regs[i]) {
+                return false;
+            }
+        }
+        return le64_to_cpu(x->Rip) == cpu->rip &&
+               le32_to_cpu(x->EFlags) == (uint32_t)cpu->rflags &&
+               le16_to_cpu(x->SegCs) == cpu->sel[1] &&
+               le16_to_cpu(x->SegSs) == cpu->sel[2];
+    } else {
+        const WinContext32 *x = &c->x32;
+
+        return le32_to_cpu(x->Eax) == (uint32_t)cpu->regs[0] &&
+               le32_to_cpu(x->Ecx) == (uint32_t)cpu->regs[1] &&
+               le32_to_cpu(x->Edx) == (uint32_t)cpu->regs[2] &&
+               le32_to_cpu(x->Ebx) == (uint32_t)cpu->regs[3] &&
+               le32_to_cpu(x->Esp) == (uint32_t)cpu->regs[4] &&
+               le32_to_cpu(x->Ebp) == (uint32_t)cpu->regs[5] &&
+               le32_to_cpu(x->Esi) == (uint32_t)cpu->regs[6] &&
+               le32_to_cpu(x->Edi) == (uint32_t)cpu->regs[7] &&
+               le32_to_cpu(x->Eip) == (uint32_t)cpu->rip &&
+               le32_to_cpu(x->EFlags) == (uint32_t)cpu->rflags &&
+               (le32_to_cpu(x->SegCs) & 0xffff) == cpu->sel[1] &&
+               (le32_to_cpu(x->SegSs) & 0xffff) == cpu->sel[2];
+    }
+}
+
+/*
+ * The header against the plan, but for what the core cannot know from
+ * an ELF core: SystemTime, and which vCPU's registers the header shows
+ * (checked to be some vCPU's, below).
+ */
+static unsigned header_diffs(const DmpFile *df, const WinDump *wd)
+{
+    size_t ctx = df->x64 ? offsetof(WinDumpHeader64, ContextRecord) :
+                           offsetof(WinDumpHeader32, ContextRecord);
+    size_t ctx_size = df->x64 ? sizeof(WinContext64) : sizeof(WinContext32);
+    size_t time = df->x64 ? offsetof(WinDumpHeader64, SystemTime) :
+                            offsetof(WinDumpHeader32, SystemTime);
+    const uint8_t *a = (const uint8_t *)df->hdr;
+    const uint8_t *b = (const uint8_t *)&wd->hdr;
+    unsigned n = 0;
+    size_t k;
+
+    if (df->x64 != wd->x64) {
+        warn("the dump is %s, the core's header %s", df->x64 ? "x64" : "x86",
+             wd->x64 ? "x64" : "x86");
+        return 1;
+    }
+    for (k = 0; k < wd->hdr_size; k++) {
+        if ((k >= ctx && k < ctx + ctx_size) || (k >= time && k < time + 8)) {
+            continue;
+        }
+        if (a[k] != b[k] && n++ < 10) {
+            warn("header byte 0x%zx is 0x%02x; converting the core gives"
+                 " 0x%02x", k, a[k], b[k]);
+        }
+    }
+    return n;
+}
 
 /*
  * Do the pages differ outside the plan's overlays?  *patched says whether
@@ -916,6 +1037,32 @@ static bool verify_against(Input *dmp, Input *elf, Diff *d, Error **errp)
             }
         }
     }
+
+    d->header_diffs = header_diffs(df, &wd);
+    d->header_cpu = -1;
+    for (i = 0; i < elf->elf.nr_cpus && d->header_cpu < 0; i++) {
+        if (context_matches((const WinContext *)(df->x64 ?
+                            df->hdr->x64.ContextRecord :
+                            df->hdr->x32.ContextRecord), df->x64,
+                            &elf->elf.win_cpus[i])) {
+            d->header_cpu = i;
+        }
+    }
+    /* the contexts are left out above: their registers must be the core's */
+    for (i = 0; df->cpus && i < MIN(df->nr_processors, elf->elf.nr_cpus);
+         i++) {
+        if (!df->cpus[i].has_context) {
+            continue;
+        }
+        d->contexts++;
+        if (!context_matches(&df->cpus[i].context, df->x64,
+                             &elf->elf.win_cpus[i])) {
+            d->context_diffs++;
+            warn("processor %zu: the registers in its KPRCB context are not"
+                 " the core's", i);
+        }
+    }
+
     /* the dump must not hold pages the guest's runs do not list */
     for (i = 0; i < df->nr_extents; i++) {
         WinDumpRange r = { df->extents[i].pa,
@@ -967,7 +1114,7 @@ static int cmd_verify(Input *in)
         }
         input_close(&elf);
         pass = pass && !d.differ && !d.missing_in_dmp && !d.missing_in_elf &&
-               d.compared;
+               d.compared && !d.header_diffs && !d.context_diffs;
     }
 
     if (opt_json) {
@@ -989,6 +1136,14 @@ static int cmd_verify(Input *in)
             json_uint(&j, "pages_differ", d.differ);
             json_uint(&j, "pages_missing_in_dump", d.missing_in_dmp);
             json_uint(&j, "ranges_not_in_core", d.missing_in_elf);
+            json_uint(&j, "header_bytes_differ", d.header_diffs);
+            if (d.header_cpu >= 0) {
+                json_uint(&j, "header_context_cpu", d.header_cpu);
+            } else {
+                json_null(&j, "header_context_cpu");
+            }
+            json_uint(&j, "contexts_compared", d.contexts);
+            json_uint(&j, "contexts_differ", d.context_diffs);
             json_end(&j, '}');
         }
         json_end(&j, '}');
@@ -1002,6 +1157,17 @@ static int cmd_verify(Input *in)
                    " the dump, %" PRIu64 " not in the core\n", opt_against,
                    d.compared, d.compared - d.differ - d.patched, d.patched,
                    d.differ, d.missing_in_dmp, d.missing_in_elf);
+            g_autofree char *whose = d.header_cpu < 0 ?
+                g_strdup("no vCPU's registers (stale? stock QEMU keeps the"
+                         " driver's boot-time context)") :
+                g_strdup_printf("vCPU %d's registers", d.header_cpu);
+
+            printf("against %s: header %s (SystemTime aside); its context"
+                   " holds %s; %u of %u processor contexts hold the core's"
+                   " registers\n", opt_against,
+                   d.header_diffs ? "DIFFERS from the conversion" :
+                   "equals the conversion", whose,
+                   d.contexts - d.context_diffs, d.contexts);
         }
         printf("%s: %s\n", in->path, pass ? "PASS" : "FAIL");
     }
@@ -1089,7 +1255,6 @@ static bool read_space(Input *in, const WinDumpGuest *g, WinDumpSpace *as,
 
 static int cmd_read(Input *in, const char *len_arg)
 {
-    WinDumpGuestOps ops;
     WinDumpGuest g;
     WinDumpSpace as = { 0 };
     uint64_t addr, len = 256, done = 0;
@@ -1110,7 +1275,8 @@ static int cmd_read(Input *in, const char *len_arg)
         return fail(EXIT_USAGE, "%s: the length must be 1 to 64 MiB", len_arg);
     }
     if (in->is_elf) {
-        elf_guest(in, &g, &ops);
+        /* all of it: firmware is worth a look too */
+        elfcore_memory(&in->elf, &g);
     } else {
         dmpfile_guest(&in->dmp, &g);
     }
