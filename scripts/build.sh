@@ -29,6 +29,8 @@ packages=(
     qemu-system-x86 qemu-system-data seabios ipxe-qemu
     # libvirt for tests/e2e/test_libvirt.py (embedded driver, no daemon)
     libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+    # libFuzzer for the parsers' fuzz targets (scripts/fuzz.sh)
+    clang libclang-rt-14-dev
 )
 if [ -z "${WINDMP_NO_APT:-}" ]; then
     stamp=$build/.packages
@@ -108,11 +110,16 @@ for d in "${fwdirs[@]}"; do
     ln -sfn "$d" "$qbuild/qemu-bundle$d"
 done
 
-# --- the core outside QEMU, and the test guest ----------------------------
+# --- the core and windmp outside QEMU (also with ASan/UBSan), the guest ---
 if [ ! -f "$build/core/build.ninja" ]; then
     meson setup "$build/core" "$top" >/dev/null
 fi
 ninja -C "$build/core" >/dev/null
+if [ ! -f "$build/core-asan/build.ninja" ]; then
+    meson setup "$build/core-asan" "$top" -Db_sanitize=address,undefined \
+        >/dev/null
+fi
+ninja -C "$build/core-asan" >/dev/null
 make -s -C "$top/tests/guest" O="$build/guest"
 
 log "built: $qbuild/qemu-system-x86_64 (QEMU $version + win-dmp series)"

@@ -38,6 +38,29 @@ tap() {
 }
 
 tap core-unit "$build/core/test-windmp" --tap
+# windmp's parsers: unit tests, and each fuzz target replaying its seeds;
+# the same again with ASan and UBSan, core included
+for b in core core-asan; do
+    s=${b#core}
+    [ -n "$s" ] && tap "core-unit$s" "$build/$b/test-windmp" --tap
+    tap "tool-elfcore$s" "$build/$b/tests/unit/test-elfcore" --tap
+    tap "tool-dmpfile$s" "$build/$b/tests/unit/test-dmpfile" --tap
+    for t in elfcore dmpfile prepare; do
+        tap "fuzz-$t-replay$s" "$build/$b/tests/unit/fuzz-$t-replay"
+    done
+done
+# each fuzz target for a while: clang, libFuzzer, ASan and UBSan
+WINDMP_FUZZ_BUILD=$build/fuzz tap fuzz "$top/scripts/fuzz.sh"
+# windmp and its man page install with the standalone build
+inst=$(mktemp -d)
+if DESTDIR=$inst meson install -C "$build/core" --no-rebuild >"$results/install.log" 2>&1 &&
+   [ -f "$inst/usr/local/share/man/man1/windmp.1" ] &&
+   "$inst/usr/local/bin/windmp" --version | grep -q '^windmp '; then
+    echo "ok install: windmp and windmp.1 installed by meson install" >> "$results/all"
+else
+    echo "not ok install: meson install of windmp" >> "$results/all"
+fi
+rm -rf "$inst"
 
 ninja -C "$build/qemu" tests/unit/test-windmp tests/qtest/win-dump-test \
     > "$results/ninja-tests.log" 2>&1 ||

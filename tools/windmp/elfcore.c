@@ -216,9 +216,15 @@ static void parse_notes(ElfCore *ec, uint64_t off, uint64_t len,
                 elfcore_warn(ec, "more than one VMCOREINFO note; using the"
                              " first");
             } else {
-                /* the note as the guest wrote it: header, name, desc */
-                ec->guest_note = ec->data + pos;
+                /*
+                 * The note as the guest wrote it: header, name, desc.  A
+                 * copy, as the header in it is read as a struct and the
+                 * file only keeps notes 4-byte aligned; of a note larger
+                 * than any Windows header only the note header matters.
+                 */
                 ec->guest_note_size = 12 + NOTE_ALIGN(namesz) + descsz;
+                ec->guest_note = g_memdup2(ec->data + pos,
+                    MIN(ec->guest_note_size, VMCOREINFO_WIN_DUMP_NOTE_SIZE64));
             }
         }
         pos = next;
@@ -513,6 +519,7 @@ void elfcore_free(ElfCore *ec)
     g_free(ec->ram);
     g_free(ec->ram_data);
     g_free(ec->guest_ram);
+    g_free((void *)ec->guest_note);
     g_free(ec->cpus);
     g_free(ec->win_cpus);
     if (ec->warnings) {

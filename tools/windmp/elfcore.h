@@ -94,7 +94,11 @@ typedef struct ElfCore {
     unsigned nr_cpus;
     WinDumpCpu *win_cpus;           /* the same registers, for the core */
 
-    /* the guest's vmcoreinfo note, as the guest wrote it, or NULL */
+    /*
+     * The guest's vmcoreinfo note, as the guest wrote it, or NULL: an
+     * aligned copy of its first MIN(size, VMCOREINFO_WIN_DUMP_NOTE_SIZE64)
+     * bytes, enough for windmp_note_check() to judge it.
+     */
     const uint8_t *guest_note;
     size_t guest_note_size;
 

@@ -105,7 +105,7 @@ bool windmp_note_check(const void *note, size_t size, Error **errp)
 {
     const uint8_t *p = note;
     uint32_t namesz, descsz;
-    const WinDumpHeader *h;
+    const char *h;
     char got[5];
 
     if (size < VMCOREINFO_ELF_NOTE_HDR_SIZE) {
@@ -135,17 +135,18 @@ bool windmp_note_check(const void *note, size_t size, Error **errp)
         return false;
     }
 
-    h = (const WinDumpHeader *)(p + VMCOREINFO_ELF_NOTE_HDR_SIZE);
-    if (memcmp(h->Signature, "PAGE", 4)) {
-        fourcc(got, h->Signature);
+    /* bytes, not the header's type: a note in a file need not be aligned */
+    h = (const char *)p + VMCOREINFO_ELF_NOTE_HDR_SIZE;
+    if (memcmp(h + offsetof(WinDumpHeader64, Signature), "PAGE", 4)) {
+        fourcc(got, h + offsetof(WinDumpHeader64, Signature));
         error_setg(errp, "invalid Windows crash dump header: expected"
                    " signature 'PAGE', got '%s'", got);
         return false;
     }
     /* the signature must agree with the size the note gives */
-    if (memcmp(h->ValidDump, descsz == sizeof(WinDumpHeader64) ?
-               "DU64" : "DUMP", 4)) {
-        fourcc(got, h->ValidDump);
+    if (memcmp(h + offsetof(WinDumpHeader64, ValidDump),
+               descsz == sizeof(WinDumpHeader64) ? "DU64" : "DUMP", 4)) {
+        fourcc(got, h + offsetof(WinDumpHeader64, ValidDump));
         error_setg(errp, "invalid Windows crash dump header: a %" PRIu32
                    "-byte header must be '%s', got '%s'", descsz,
                    descsz == sizeof(WinDumpHeader64) ? "DU64" : "DUMP", got);

@@ -1,0 +1,775 @@
+/*
+ * Synthetic Windows guests for the tests and fuzz targets of windmp
+ *
+ * The layout follows qemu/tests/unit/test-windmp.c, made small (128 KiB
+ * of RAM or less) so that fuzz inputs built from it stay fast.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+
+#include "qemu/osdep.h"
+#include "qemu/bswap.h"
+#include "qapi/error.h"
+#include "elfcore.h"
+#include "windmp-synth.h"
+
+#define MiB                 (1ull << 20)
+#define PTE_P               0x1ull
+#define PTE_RW              0x2ull
+#define PTE_PS              0x80ull
+#define ADDR_MASK           0x000ffffffffff000ull
+
+#define PAGE_FILL64         0x4547415045474150ull
+
+void synth_put16(void *p, uint16_t v)
+{
+    v = cpu_to_le16(v);
+    memcpy(p, &v, 2);
+}
+
+void synth_put32(void *p, uint32_t v)
+{
+    stl_le_p(p, v);
+}
+
+void synth_put64(void *p, uint64_t v)
+{
+    stq_le_p(p, v);
+}
+
+static uint8_t *ram_ptr(const SynthGuest *sg, uint64_t pa, uint64_t len)
+{
+    g_assert_cmpuint(pa, <, sg->ram_size);
+    g_assert_cmpuint(len, <=, sg->ram_size - pa);
+    return sg->ram + pa;
+}
+
+void synth_st32(SynthGuest *sg, uint64_t pa, uint32_t v)
+{
+    stl_le_p(ram_ptr(sg, pa, 4), v);
+}
+
+void synth_st64(SynthGuest *sg, uint64_t pa, uint64_t v)
+{
+    stq_le_p(ram_ptr(sg, pa, 8), v);
+}
+
+uint64_t synth_ld64(const SynthGuest *sg, uint64_t pa)
+{
+    return ldq_le_p(ram_ptr(sg, pa, 8));
+}
+
+static uint32_t ld32(const SynthGuest *sg, uint64_t pa)
+{
+    return ldl_le_p(ram_ptr(sg, pa, 4));
+}
+
+void synth_put_ptr(SynthGuest *sg, uint64_t pa, uint64_t va)
+{
+    if (sg->x64) {
+        synth_st64(sg, pa, va);
+    } else {
+        synth_st32(sg, pa, va);
+    }
+}
+
+uint64_t synth_va(const SynthGuest *sg, uint64_t pa)
+{
+    return sg->va_base + pa;
+}
+
+/* ---- page tables ---- */
+
+static uint64_t table_alloc(SynthGuest *sg)
+{
+    uint64_t pa = sg->next_table;
+
+    g_assert_cmpuint(pa, <, SYNTH_KDBG_PA & ~0xfffull);
+    sg->next_table += SYNTH_PAGE;
+    memset(ram_ptr(sg, pa, SYNTH_PAGE), 0, SYNTH_PAGE);
+    return pa;
+}
+
+/* The table that entry @idx of @table points to; created if absent */
+static uint64_t table_next(SynthGuest *sg, uint64_t table, unsigned idx,
+                           unsigned width, uint64_t flags)
+{
+    uint64_t pa = table + (uint64_t)idx * width;
+    uint64_t e = width == 8 ? synth_ld64(sg, pa) : ld32(sg, pa);
+
+    if (!(e & PTE_P)) {
+        e = table_alloc(sg) | flags;
+        if (width == 8) {
+            synth_st64(sg, pa, e);
+        } else {
+            synth_st32(sg, pa, e);
+        }
+    }
+    return width == 8 ? e & ADDR_MASK : e & 0xfffff000ull;
+}
+
+static void map_page(SynthGuest *sg, uint64_t va, uint64_t pa, uint64_t size)
+{
+    uint64_t t;
+
+    switch (sg->paging) {
+    case WIN_DUMP_PAGING_LM4:
+        t = table_next(sg, sg->dtb, (va >> 39) & 511, 8, PTE_P | PTE_RW);
+        t = table_next(sg, t, (va >> 30) & 511, 8, PTE_P | PTE_RW);
+        if (size == 2 * MiB) {
+            synth_st64(sg, t + ((va >> 21) & 511) * 8,
+                       pa | PTE_P | PTE_RW | PTE_PS);
+            break;
+        }
+        t = table_next(sg, t, (va >> 21) & 511, 8, PTE_P | PTE_RW);
+        synth_st64(sg, t + ((va >> 12) & 511) * 8, pa | PTE_P | PTE_RW);
+        break;
+    case WIN_DUMP_PAGING_PAE:
+        t = table_next(sg, sg->dtb, (va >> 30) & 3, 8, PTE_P);
+        if (size == 2 * MiB) {
+            synth_st64(sg, t + ((va >> 21) & 511) * 8,
+                       pa | PTE_P | PTE_RW | PTE_PS);
+            break;
+        }
+        t = table_next(sg, t, (va >> 21) & 511, 8, PTE_P | PTE_RW);
+        synth_st64(sg, t + ((va >> 12) & 511) * 8, pa | PTE_P | PTE_RW);
+        break;
+    case WIN_DUMP_PAGING_X86:
+        if (size == 4 * MiB) {
+            synth_st32(sg, sg->dtb + ((va >> 22) & 1023) * 4,
+                       pa | PTE_P | PTE_RW | PTE_PS);
+            break;
+        }
+        t = table_next(sg, sg->dtb, (va >> 22) & 1023, 4, PTE_P | PTE_RW);
+        synth_st32(sg, t + ((va >> 12) & 1023) * 4, pa | PTE_P | PTE_RW);
+        break;
+    }
+}
+
+/* ---- the Windows side ---- */
+
+static void cpus_init(SynthGuest *sg)
+{
+    unsigned i, k;
+
+    for (i = 0; i < SYNTH_MAX_CPUS; i++) {
+        WinDumpCpu *c = &sg->cpus[i];
+
+        memset(c, 0, sizeof(*c));
+        for (k = 0; k < 16; k++) {
+            /* distinct in every byte lane: a swapped pair shows */
+            c->regs[k] = 0x1100000000000000ull * (k + 1) +
+                         ((uint64_t)(i + 1) << 32) + 0x1000 * k + i;
+        }
+        c->rip = 0xfffff80012340000ull + 0x100 * i;
+        c->rflags = 0x246 | (i << 8);
+        for (k = 0; k < 6; k++) {
+            c->sel[k] = 0x100 * (i + 1) + 8 * k + 3;
+        }
+        c->fx.ControlWord = 0x37f;
+        c->fx.MxCsr = 0x1f80 | i;
+        c->fx.MxCsr_Mask = 0xffbf;
+    }
+}
+
+/* The CONTEXT Windows saves for @c (what a .dmp reader expects) */
+static void build_context(const SynthGuest *sg, const WinDumpCpu *c,
+                          uint8_t *out)
+{
+    if (sg->x64) {
+        WinContext64 x;
+
+        memset(&x, 0, sizeof(x));
+        x.ContextFlags = cpu_to_le32(WIN_CTX64_FULL | WIN_CTX_SEG);
+        x.MxCsr = cpu_to_le32(c->fx.MxCsr);
+        x.FltSave.MxCsr = x.MxCsr;
+        x.FltSave.ControlWord = cpu_to_le16(c->fx.ControlWord);
+        x.SegEs = cpu_to_le16(c->sel[0]);
+        x.SegCs = cpu_to_le16(c->sel[1]);
+        x.SegSs = cpu_to_le16(c->sel[2]);
+        x.SegDs = cpu_to_le16(c->sel[3]);
+        x.SegFs = cpu_to_le16(c->sel[4]);
+        x.SegGs = cpu_to_le16(c->sel[5]);
+        x.EFlags = cpu_to_le32(c->rflags);
+        x.Rax = cpu_to_le64(c->regs[0]);
+        x.Rcx = cpu_to_le64(c->regs[1]);
+        x.Rdx = cpu_to_le64(c->regs[2]);
+        x.Rbx = cpu_to_le64(c->regs[3]);
+        x.Rsp = cpu_to_le64(c->regs[4]);
+        x.Rbp = cpu_to_le64(c->regs[5]);
+        x.Rsi = cpu_to_le64(c->regs[6]);
+        x.Rdi = cpu_to_le64(c->regs[7]);
+        x.R8 = cpu_to_le64(c->regs[8]);
+        x.R15 = cpu_to_le64(c->regs[15]);
+        x.Rip = cpu_to_le64(c->rip);
+        memcpy(out, &x, sizeof(x));
+    } else {
+        WinContext32 x;
+
+        memset(&x, 0, sizeof(x));
+        x.ContextFlags = cpu_to_le32(WIN_CTX32_FULL);
+        x.Eax = cpu_to_le32(c->regs[0]);
+        x.Ecx = cpu_to_le32(c->regs[1]);
+        x.Esp = cpu_to_le32(c->regs[4]);
+        x.Edi = cpu_to_le32(c->regs[7]);
+        x.Eip = cpu_to_le32(c->rip);
+        x.EFlags = cpu_to_le32(c->rflags);
+        x.SegCs = cpu_to_le32(c->sel[1]);
+        memcpy(out, &x, sizeof(x));
+    }
+}
+
+void synth_store_contexts(SynthGuest *sg)
+{
+    unsigned i;
+
+    for (i = 0; i < sg->nr_cpus; i++) {
+        build_context(sg, &sg->cpus[i],
+                      ram_ptr(sg, SYNTH_CTX_PA(i),
+                              sg->x64 ? sizeof(WinContext64) :
+                                        sizeof(WinContext32)));
+    }
+}
+
+/* A KDBG field: a pointer, sign-extended on 32-bit kernels */
+static void put_kdbg(SynthGuest *sg, unsigned off, uint64_t va)
+{
+    synth_st64(sg, SYNTH_KDBG_PA + off,
+               sg->x64 ? va : (uint64_t)(int64_t)(int32_t)va);
+}
+
+static void hdr_put32(SynthGuest *sg, size_t off, uint32_t v)
+{
+    g_assert_cmpuint(off + 4, <=, sizeof(sg->hdr));
+    stl_le_p((uint8_t *)&sg->hdr + off, v);
+}
+
+static void hdr_put64(SynthGuest *sg, size_t off, uint64_t v)
+{
+    g_assert_cmpuint(off + 8, <=, sizeof(sg->hdr));
+    stq_le_p((uint8_t *)&sg->hdr + off, v);
+}
+
+void synth_set_runs(SynthGuest *sg)
+{
+    size_t blk = sg->x64 ? offsetof(WinDumpHeader64, PhysicalMemoryBlock) :
+                           offsetof(WinDumpHeader32, PhysicalMemoryBlock);
+    unsigned i;
+
+    sg->pages = 0;
+    for (i = 0; i < sg->nr_runs; i++) {
+        sg->pages += sg->runs[i][1];
+        if (sg->x64) {
+            hdr_put64(sg, blk + 0x10 + 16 * i, sg->runs[i][0]);
+            hdr_put64(sg, blk + 0x18 + 16 * i, sg->runs[i][1]);
+        } else {
+            hdr_put32(sg, blk + 0x08 + 8 * i, sg->runs[i][0]);
+            hdr_put32(sg, blk + 0x0c + 8 * i, sg->runs[i][1]);
+        }
+    }
+    hdr_put32(sg, blk, sg->nr_runs);
+    if (sg->x64) {
+        hdr_put64(sg, blk + 0x08, sg->pages);
+        sg->hdr.x64.RequiredDumpSpace =
+            cpu_to_le64(sg->hdr_size + sg->pages * SYNTH_PAGE);
+    } else {
+        hdr_put32(sg, blk + 0x04, sg->pages);
+        sg->hdr.x32.RequiredDumpSpace =
+            cpu_to_le64(sg->hdr_size + sg->pages * SYNTH_PAGE);
+    }
+}
+
+static void build_header(SynthGuest *sg)
+{
+    size_t i;
+
+    /* "PAGE" wherever Windows sets nothing */
+    for (i = 0; i < sizeof(sg->hdr); i += 4) {
+        hdr_put32(sg, i, WIN_DUMP_PAGE_FILL);
+    }
+    memcpy(sg->hdr.Signature, "PAGE", 4);
+    memcpy(sg->hdr.ValidDump, sg->x64 ? "DU64" : "DUMP", 4);
+    if (sg->x64) {
+        WinDumpHeader64 *h = &sg->hdr.x64;
+
+        h->MajorVersion = cpu_to_le32(0xf);
+        h->MinorVersion = cpu_to_le32(19041);
+        h->DirectoryTableBase = cpu_to_le64(sg->dtb);
+        h->MachineImageType = cpu_to_le32(WIN_DUMP_MACHINE_AMD64);
+        h->NumberProcessors = cpu_to_le32(sg->nr_cpus);
+        h->BugcheckCode = cpu_to_le32(SYNTH_BUG_CODE);
+        h->unused0 = 0;
+        h->BugcheckParameter1 = cpu_to_le64(PAGE_FILL64);
+        h->KdDebuggerDataBlock = cpu_to_le64(synth_va(sg, SYNTH_KDBG_PA));
+        h->PhysicalMemoryBlock.unused = 0;
+        h->DumpType = cpu_to_le32(WIN_DUMP_TYPE_FULL);
+        h->unused1 = 0;
+        h->SystemTime = cpu_to_le64(0x01da000000000000ull);
+    } else {
+        WinDumpHeader32 *h = &sg->hdr.x32;
+
+        h->MajorVersion = cpu_to_le32(0xf);
+        h->MinorVersion = cpu_to_le32(7601);
+        h->DirectoryTableBase = cpu_to_le32(sg->dtb);
+        h->MachineImageType = cpu_to_le32(WIN_DUMP_MACHINE_I386);
+        h->NumberProcessors = cpu_to_le32(sg->nr_cpus);
+        h->BugcheckCode = cpu_to_le32(SYNTH_BUG_CODE);
+        h->PaeEnabled = sg->paging == WIN_DUMP_PAGING_PAE;
+        h->KdDebuggerDataBlock = cpu_to_le32(synth_va(sg, SYNTH_KDBG_PA));
+        h->DumpType = cpu_to_le32(WIN_DUMP_TYPE_FULL);
+        h->SystemTime = cpu_to_le64(0x01da000000000000ull);
+    }
+    build_context(sg, &sg->cpus[0],
+                  sg->x64 ? sg->hdr.x64.ContextRecord :
+                            sg->hdr.x32.ContextRecord);
+
+    sg->runs[0][0] = 0;
+    sg->runs[0][1] = SYNTH_HOLE_PFN;
+    sg->runs[1][0] = SYNTH_HOLE_PFN + 1;
+    sg->runs[1][1] = sg->ram_size / SYNTH_PAGE - SYNTH_HOLE_PFN - 1;
+    sg->nr_runs = 2;
+    synth_set_runs(sg);
+}
+
+void synth_init(SynthGuest *sg, WinDumpPaging paging, bool large,
+                uint64_t ram_size, unsigned nr_cpus)
+{
+    uint64_t pa, i;
+
+    g_assert_cmpuint(ram_size, >=, SYNTH_MIN_RAM);
+    g_assert_cmpuint(ram_size, <=, 2 * MiB);
+    g_assert_cmphex(ram_size & (SYNTH_PAGE - 1), ==, 0);
+    g_assert(nr_cpus >= 1 && nr_cpus <= SYNTH_MAX_CPUS);
+
+    memset(sg, 0, sizeof(*sg));
+    sg->paging = paging;
+    sg->x64 = paging == WIN_DUMP_PAGING_LM4;
+    sg->large = large;
+    sg->ram_size = ram_size;
+    sg->nr_cpus = nr_cpus;
+    sg->hdr_size = sg->x64 ? sizeof(WinDumpHeader64) :
+                             sizeof(WinDumpHeader32);
+    sg->va_base = sg->x64 ? 0xfffff80000000000ull : 0x80000000ull;
+
+    /* each 8 bytes say where they are: a misplaced page shows */
+    sg->ram = g_malloc(ram_size);
+    for (pa = 0; pa < ram_size; pa += 8) {
+        stq_le_p(sg->ram + pa, 0x5a5a000000000000ull | pa);
+    }
+    cpus_init(sg);
+
+    sg->dtb = SYNTH_DTB_PA;
+    memset(ram_ptr(sg, sg->dtb, SYNTH_PAGE), 0, SYNTH_PAGE);
+    sg->next_table = SYNTH_TABLES_PA;
+    if (large) {
+        map_page(sg, sg->va_base, 0, paging == WIN_DUMP_PAGING_X86 ?
+                 4 * MiB : 2 * MiB);
+    } else {
+        for (pa = 0; pa < ram_size; pa += SYNTH_PAGE) {
+            map_page(sg, sg->va_base + pa, pa, SYNTH_PAGE);
+        }
+    }
+
+    /* KiBugcheckData: the code and four parameters */
+    memset(ram_ptr(sg, SYNTH_BUG_PA, 40), 0, 40);
+    synth_st32(sg, SYNTH_BUG_PA, SYNTH_BUG_CODE);
+    for (i = 0; i < 4; i++) {
+        if (sg->x64) {
+            synth_st64(sg, SYNTH_BUG_PA + 8 + 8 * i,
+                       0xfffff80011110000ull + i);
+        } else {
+            synth_st32(sg, SYNTH_BUG_PA + 4 + 4 * i, 0x81110000u + i);
+        }
+    }
+
+    memset(ram_ptr(sg, SYNTH_KDBG_PA, KDBG_MIN_SIZE), 0, KDBG_MIN_SIZE);
+    memcpy(ram_ptr(sg, SYNTH_KDBG_PA + KDBG_OWNER_TAG_OFFSET64, 4),
+           "KDBG", 4);
+    synth_st32(sg, SYNTH_KDBG_PA + KDBG_SIZE_OFFSET64, KDBG_MIN_SIZE);
+    put_kdbg(sg, KDBG_KI_BUGCHECK_DATA_OFFSET64, synth_va(sg, SYNTH_BUG_PA));
+    put_kdbg(sg, KDBG_MM_PFN_DATABASE_OFFSET64,
+             sg->x64 ? 0xfffff8000abcd000ull : 0x8055a000ull);
+    put_kdbg(sg, KDBG_KI_PROCESSOR_BLOCK_OFFSET64,
+             synth_va(sg, SYNTH_KPB_PA));
+    synth_st32(sg, SYNTH_KDBG_PA + KDBG_OFFSET_PRCB_CONTEXT_OFFSET64,
+               SYNTH_CTX_OFF);
+
+    for (i = 0; i < nr_cpus; i++) {
+        synth_put_ptr(sg, SYNTH_KPB_PA + (sg->x64 ? 8 : 4) * i,
+                      synth_va(sg, SYNTH_PRCB_PA(i)));
+        synth_put_ptr(sg, SYNTH_PRCB_PA(i) + SYNTH_CTX_OFF,
+                      synth_va(sg, SYNTH_CTX_PA(i)));
+    }
+    build_header(sg);
+}
+
+void synth_free(SynthGuest *sg)
+{
+    g_free(sg->ram);
+    sg->ram = NULL;
+}
+
+uint8_t *synth_note(const SynthGuest *sg, size_t *size)
+{
+    uint8_t *note = g_malloc0(VMCOREINFO_ELF_NOTE_HDR_SIZE + sg->hdr_size);
+
+    stl_le_p(note, 11);
+    stl_le_p(note + 4, sg->hdr_size);
+    stl_le_p(note + 8, 0);
+    memcpy(note + 12, "VMCOREINFO", 11);
+    memcpy(note + VMCOREINFO_ELF_NOTE_HDR_SIZE, &sg->hdr, sg->hdr_size);
+    *size = VMCOREINFO_ELF_NOTE_HDR_SIZE + sg->hdr_size;
+    return note;
+}
+
+static bool guest_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
+{
+    SynthGuest *sg = opaque;
+
+    /* the core promises to ask for RAM only */
+    memcpy(buf, ram_ptr(sg, pa, len), len);
+    return true;
+}
+
+static const void *guest_map(void *opaque, uint64_t pa, uint64_t *len)
+{
+    SynthGuest *sg = opaque;
+
+    if (pa >= sg->ram_size) {
+        return NULL;
+    }
+    *len = MIN(*len, sg->ram_size - pa);
+    return sg->ram + pa;
+}
+
+static void guest_unmap(void *opaque, const void *ptr, uint64_t len)
+{
+}
+
+static const WinDumpGuestOps guest_ops = {
+    .read = guest_read,
+    .map = guest_map,
+    .unmap = guest_unmap,
+};
+
+void synth_guest(SynthGuest *sg, WinDumpGuest *g)
+{
+    sg->ram_range = (WinDumpRange) { 0, sg->ram_size };
+    *g = (WinDumpGuest) {
+        .ops = &guest_ops, .opaque = sg, .ram = &sg->ram_range, .nr_ram = 1,
+        .cpus = sg->cpus, .nr_cpus = sg->nr_cpus,
+    };
+}
+
+/* ---- .dmp ---- */
+
+static uint8_t *grow(GByteArray *b, uint64_t len)
+{
+    guint old = b->len;
+
+    g_byte_array_set_size(b, old + len);
+    memset(b->data + old, 0, len);
+    return b->data + old;
+}
+
+void synth_dmp(const SynthGuest *sg, bool bitmap, SynthDmp *d)
+{
+    WinDumpHeader hdr = sg->hdr;
+    uint64_t ram_pages = sg->ram_size / SYNTH_PAGE;
+    unsigned i;
+
+    memset(d, 0, sizeof(*d));
+    d->buf = g_byte_array_new();
+    d->hdr_size = sg->hdr_size;
+    grow(d->buf, sg->hdr_size);
+
+    if (bitmap) {
+        /* bits: a multiple of 32, as kdmp-parser needs (format.md 3.1) */
+        uint64_t bits = ROUND_UP(ram_pages, 32), nbytes = bits / 8;
+        uint8_t *bh, *map;
+        uint64_t p, n = 0;
+
+        d->bitmap_hdr = sg->hdr_size;
+        bh = grow(d->buf, 0x38 + nbytes);
+        map = bh + 0x38;
+        memcpy(bh, "FDMP", 4);
+        memcpy(bh + 4, "DUMP", 4);
+        for (i = 0; i < sg->nr_runs; i++) {
+            for (p = sg->runs[i][0]; p < sg->runs[i][0] + sg->runs[i][1];
+                 p++) {
+                map[p / 8] |= 1u << (p % 8);
+                n++;
+            }
+        }
+        d->first_page = ROUND_UP(d->buf->len, SYNTH_PAGE);
+        bh = d->buf->data + d->bitmap_hdr;
+        synth_put64(bh + 0x20, d->first_page);
+        synth_put64(bh + 0x28, n);
+        synth_put64(bh + 0x30, bits);
+        grow(d->buf, d->first_page - d->buf->len);
+        for (p = 0; p < ram_pages; p++) {
+            if (d->buf->data[d->bitmap_hdr + 0x38 + p / 8] &
+                (1u << (p % 8))) {
+                g_byte_array_append(d->buf, sg->ram + p * SYNTH_PAGE,
+                                    SYNTH_PAGE);
+            }
+        }
+    } else {
+        d->first_page = sg->hdr_size;
+        for (i = 0; i < sg->nr_runs; i++) {
+            g_byte_array_append(d->buf, sg->ram + sg->runs[i][0] * SYNTH_PAGE,
+                                sg->runs[i][1] * SYNTH_PAGE);
+        }
+    }
+
+    if (sg->x64) {
+        hdr.x64.DumpType = cpu_to_le32(bitmap ? 5 : WIN_DUMP_TYPE_FULL);
+        hdr.x64.RequiredDumpSpace = cpu_to_le64(d->buf->len);
+    } else {
+        hdr.x32.DumpType = cpu_to_le32(bitmap ? 5 : WIN_DUMP_TYPE_FULL);
+        hdr.x32.RequiredDumpSpace = cpu_to_le64(d->buf->len);
+    }
+    memcpy(d->buf->data, &hdr, sg->hdr_size);
+}
+
+/* ---- ELF ---- */
+
+SynthElfOpts synth_elf_default(const SynthGuest *sg)
+{
+    /* as QEMU: ELF64 unless a 32-bit guest below 4 GiB */
+    return (SynthElfOpts) {
+        .elf64 = sg->x64, .machine = sg->x64 ? EM_X86_64 : EM_386,
+        .qemu_notes = true, .prstatus = true, .vmcoreinfo = true,
+        .nr_loads = 1,
+    };
+}
+
+static uint64_t add_note(GByteArray *b, const char *name, uint32_t type,
+                         const void *desc, uint32_t descsz)
+{
+    uint32_t namesz = strlen(name) + 1;
+    uint64_t off = b->len;
+    uint8_t *p = grow(b, 12 + ROUND_UP(namesz, 4) + ROUND_UP(descsz, 4));
+
+    stl_le_p(p, namesz);
+    stl_le_p(p + 4, descsz);
+    stl_le_p(p + 8, type);
+    memcpy(p + 12, name, namesz);
+    memcpy(p + 12 + ROUND_UP(namesz, 4), desc, descsz);
+    return off;
+}
+
+static void put_seg(uint8_t *d, size_t off, uint16_t sel)
+{
+    synth_put32(d + off + offsetof(ElfQemuSegment, selector), sel);
+    synth_put32(d + off + offsetof(ElfQemuSegment, limit), 0xffffffff);
+    synth_put64(d + off + offsetof(ElfQemuSegment, base), 0x1000ull * sel);
+}
+
+static void qemu_note_desc(const WinDumpCpu *c, unsigned i, uint8_t *d)
+{
+    static const size_t reg_off[16] = {
+        offsetof(ElfQemuCpuState, rax), offsetof(ElfQemuCpuState, rcx),
+        offsetof(ElfQemuCpuState, rdx), offsetof(ElfQemuCpuState, rbx),
+        offsetof(ElfQemuCpuState, rsp), offsetof(ElfQemuCpuState, rbp),
+        offsetof(ElfQemuCpuState, rsi), offsetof(ElfQemuCpuState, rdi),
+        offsetof(ElfQemuCpuState, r8), offsetof(ElfQemuCpuState, r9),
+        offsetof(ElfQemuCpuState, r10), offsetof(ElfQemuCpuState, r11),
+        offsetof(ElfQemuCpuState, r12), offsetof(ElfQemuCpuState, r13),
+        offsetof(ElfQemuCpuState, r14), offsetof(ElfQemuCpuState, r15),
+    };
+    /* ES, CS, SS, DS, FS, GS */
+    static const size_t seg_off[6] = {
+        offsetof(ElfQemuCpuState, es), offsetof(ElfQemuCpuState, cs),
+        offsetof(ElfQemuCpuState, ss), offsetof(ElfQemuCpuState, ds),
+        offsetof(ElfQemuCpuState, fs), offsetof(ElfQemuCpuState, gs),
+    };
+    unsigned k;
+
+    memset(d, 0, sizeof(ElfQemuCpuState));
+    synth_put32(d, 1);
+    synth_put32(d + 4, sizeof(ElfQemuCpuState));
+    for (k = 0; k < 16; k++) {
+        synth_put64(d + reg_off[k], c->regs[k]);
+    }
+    synth_put64(d + offsetof(ElfQemuCpuState, rip), c->rip);
+    synth_put64(d + offsetof(ElfQemuCpuState, rflags), c->rflags);
+    for (k = 0; k < 6; k++) {
+        put_seg(d, seg_off[k], c->sel[k]);
+    }
+    put_seg(d, offsetof(ElfQemuCpuState, tr), 0x40);
+    for (k = 0; k < 5; k++) {
+        synth_put64(d + offsetof(ElfQemuCpuState, cr) + 8 * k,
+                    SYNTH_CR(i, k));
+    }
+    synth_put64(d + offsetof(ElfQemuCpuState, kernel_gs_base),
+                SYNTH_KERNEL_GS(i));
+}
+
+/* Linux's x86-64 struct elf_prstatus: pr_reg (user_regs_struct) at 112 */
+#define PRSTATUS64_SIZE     336
+#define PRSTATUS32_SIZE     144
+
+static void prstatus64_desc(const WinDumpCpu *c, uint8_t *d)
+{
+    /* user_regs_struct order, as indices into WinDumpCpu.regs */
+    static const int8_t order[16] = {
+        15, 14, 13, 12, 5, 3, 11, 10, 9, 8, 0, 1, 2, 6, 7, -1,
+    };
+    uint8_t *r = d + 112;
+    unsigned k;
+
+    memset(d, 0, PRSTATUS64_SIZE);
+    for (k = 0; k < 16; k++) {
+        synth_put64(r + 8 * k, order[k] < 0 ? 0 : c->regs[order[k]]);
+    }
+    synth_put64(r + 8 * 16, c->rip);
+    synth_put64(r + 8 * 17, c->sel[1]);
+    synth_put64(r + 8 * 18, c->rflags);
+    synth_put64(r + 8 * 19, c->regs[4]);
+    synth_put64(r + 8 * 20, c->sel[2]);
+    synth_put64(r + 8 * 23, c->sel[3]);
+    synth_put64(r + 8 * 24, c->sel[0]);
+    synth_put64(r + 8 * 25, c->sel[4]);
+    synth_put64(r + 8 * 26, c->sel[5]);
+}
+
+static void put_phdr(uint8_t *p, bool elf64, uint32_t type, uint64_t off,
+                     uint64_t va, uint64_t pa, uint64_t filesz,
+                     uint64_t memsz)
+{
+    if (elf64) {
+        synth_put32(p + offsetof(Elf64_Phdr, p_type), type);
+        synth_put64(p + offsetof(Elf64_Phdr, p_offset), off);
+        synth_put64(p + offsetof(Elf64_Phdr, p_vaddr), va);
+        synth_put64(p + offsetof(Elf64_Phdr, p_paddr), pa);
+        synth_put64(p + offsetof(Elf64_Phdr, p_filesz), filesz);
+        synth_put64(p + offsetof(Elf64_Phdr, p_memsz), memsz);
+    } else {
+        synth_put32(p + offsetof(Elf32_Phdr, p_type), type);
+        synth_put32(p + offsetof(Elf32_Phdr, p_offset), off);
+        synth_put32(p + offsetof(Elf32_Phdr, p_vaddr), va);
+        synth_put32(p + offsetof(Elf32_Phdr, p_paddr), pa);
+        synth_put32(p + offsetof(Elf32_Phdr, p_filesz), filesz);
+        synth_put32(p + offsetof(Elf32_Phdr, p_memsz), memsz);
+    }
+}
+
+void synth_elf(const SynthGuest *sg, const SynthElfOpts *o, SynthElf *e)
+{
+    size_t ehsize = o->elf64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+    size_t shsize = o->elf64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr);
+    uint64_t pages = sg->ram_size / SYNTH_PAGE, per, pa, dup_off = 0;
+    uint8_t desc[PRSTATUS64_SIZE > sizeof(ElfQemuCpuState) ?
+                 PRSTATUS64_SIZE : sizeof(ElfQemuCpuState)];
+    GByteArray *b;
+    uint8_t *eh;
+    unsigned i;
+
+    g_assert(o->nr_loads >= 1 && o->nr_loads <= SYNTH_MAX_LOADS);
+    memset(e, 0, sizeof(*e));
+    b = e->buf = g_byte_array_new();
+    e->phentsize = o->elf64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+    e->phnum = 1 + o->nr_loads + o->dup_load;
+    grow(b, ehsize);
+    e->phoff = b->len;
+    grow(b, e->phnum * e->phentsize);
+    if (o->xnum) {
+        e->shoff = b->len;
+        grow(b, shsize);
+    }
+
+    e->note_off = b->len;
+    for (i = 0; o->prstatus && i < sg->nr_cpus; i++) {
+        uint32_t sz = o->elf64 ? PRSTATUS64_SIZE : PRSTATUS32_SIZE;
+
+        memset(desc, 0, sizeof(desc));
+        if (o->elf64) {
+            prstatus64_desc(&sg->cpus[i], desc);
+        }
+        e->prstatus_off[i] = add_note(b, "CORE", NT_PRSTATUS, desc, sz);
+    }
+    for (i = 0; o->qemu_notes && i < sg->nr_cpus; i++) {
+        qemu_note_desc(&sg->cpus[i], i, desc);
+        e->qemu_note_off[i] = add_note(b, "QEMU", 0, desc,
+                                       sizeof(ElfQemuCpuState));
+    }
+    if (o->vmcoreinfo) {
+        e->vmci_off = add_note(b, "VMCOREINFO", 0, &sg->hdr, sg->hdr_size);
+    }
+    e->note_size = b->len - e->note_off;
+
+    /* RAM, page aligned in the file as QEMU does */
+    grow(b, ROUND_UP(b->len, SYNTH_PAGE) - b->len);
+    per = pages / o->nr_loads;
+    for (i = 0, pa = 0; i < o->nr_loads; i++) {
+        uint64_t n = (i == o->nr_loads - 1 ? pages - i * per : per) *
+                     SYNTH_PAGE;
+
+        e->load_off[i] = b->len;
+        g_byte_array_append(b, sg->ram + pa, n);
+        pa += n;
+    }
+    if (o->dup_load) {
+        /* a second mapping of the first two pages, as paging makes */
+        dup_off = b->len;
+        memset(grow(b, 2 * SYNTH_PAGE), 0xee, 2 * SYNTH_PAGE);
+        e->load_off[o->nr_loads] = dup_off;
+    }
+
+    /* headers last: b->data may have moved while growing */
+    eh = b->data;
+    memcpy(eh, ELFMAG, SELFMAG);
+    eh[EI_CLASS] = o->elf64 ? ELFCLASS64 : ELFCLASS32;
+    eh[EI_DATA] = ELFDATA2LSB;
+    eh[EI_VERSION] = EV_CURRENT;
+    if (o->elf64) {
+        synth_put16(eh + offsetof(Elf64_Ehdr, e_type), ET_CORE);
+        synth_put16(eh + offsetof(Elf64_Ehdr, e_machine), o->machine);
+        synth_put32(eh + offsetof(Elf64_Ehdr, e_version), EV_CURRENT);
+        synth_put64(eh + offsetof(Elf64_Ehdr, e_phoff), e->phoff);
+        synth_put64(eh + offsetof(Elf64_Ehdr, e_shoff), e->shoff);
+        synth_put16(eh + offsetof(Elf64_Ehdr, e_ehsize), ehsize);
+        synth_put16(eh + offsetof(Elf64_Ehdr, e_phentsize), e->phentsize);
+        synth_put16(eh + offsetof(Elf64_Ehdr, e_phnum),
+                    o->xnum ? PN_XNUM : e->phnum);
+        synth_put16(eh + offsetof(Elf64_Ehdr, e_shentsize), shsize);
+        synth_put16(eh + offsetof(Elf64_Ehdr, e_shnum), o->xnum);
+        if (o->xnum) {
+            synth_put32(eh + e->shoff + offsetof(Elf64_Shdr, sh_info),
+                        e->phnum);
+        }
+    } else {
+        synth_put16(eh + offsetof(Elf32_Ehdr, e_type), ET_CORE);
+        synth_put16(eh + offsetof(Elf32_Ehdr, e_machine), o->machine);
+        synth_put32(eh + offsetof(Elf32_Ehdr, e_version), EV_CURRENT);
+        synth_put32(eh + offsetof(Elf32_Ehdr, e_phoff), e->phoff);
+        synth_put32(eh + offsetof(Elf32_Ehdr, e_shoff), e->shoff);
+        synth_put16(eh + offsetof(Elf32_Ehdr, e_ehsize), ehsize);
+        synth_put16(eh + offsetof(Elf32_Ehdr, e_phentsize), e->phentsize);
+        synth_put16(eh + offsetof(Elf32_Ehdr, e_phnum),
+                    o->xnum ? PN_XNUM : e->phnum);
+        synth_put16(eh + offsetof(Elf32_Ehdr, e_shentsize), shsize);
+        synth_put16(eh + offsetof(Elf32_Ehdr, e_shnum), o->xnum);
+        if (o->xnum) {
+            synth_put32(eh + e->shoff + offsetof(Elf32_Shdr, sh_info),
+                        e->phnum);
+        }
+    }
+
+    put_phdr(eh + e->phoff, o->elf64, PT_NOTE, e->note_off, 0, 0,
+             e->note_size, e->note_size);
+    for (i = 0, pa = 0; i < o->nr_loads; i++) {
+        uint64_t n = (i == o->nr_loads - 1 ? pages - i * per : per) *
+                     SYNTH_PAGE;
+
+        put_phdr(eh + e->phoff + (1 + i) * e->phentsize, o->elf64, PT_LOAD,
+                 e->load_off[i], pa, pa, n, n);
+        pa += n;
+    }
+    if (o->dup_load) {
+        put_phdr(eh + e->phoff + (1 + o->nr_loads) * e->phentsize,
+                 o->elf64, PT_LOAD, dup_off, synth_va(sg, 0), 0,
+                 2 * SYNTH_PAGE, 2 * SYNTH_PAGE);
+    }
+}
