@@ -3,7 +3,9 @@
 """Benchmark: how fast win-dmp writes a dump, ours against stock QEMU (and
 against dd of the same size, the page cache's own speed), side by side in
 one run.  Also the QEMU process's peak RSS growth during the dump, since a
-dump must not buffer guest memory.
+dump must not buffer guest memory.  Then windmp convert of an ELF core of
+the same guest into the same .dmp, and its peak anonymous memory (the core
+is mapped, so its pages count as file-backed RSS, not as windmp's own).
 
     bench/dump-speed.py [--mem-mb 2048] [--runs 3] [--accel tcg]
 
@@ -33,11 +35,14 @@ def peak_rss_kb(pid):
     return 0
 
 
-def bench_qemu(label, binary, guest, args, work):
+def bench_qemu(label, binary, guest, args, work, elf=None):
     times, size, rss = [], 0, []
     with qemu.VM(binary, guest, workdir=work, accel=args.accel,
                  mem_mb=args.mem_mb, name=label) as vm:
         vm.wait_ready(timeout=args.boot_timeout)
+        if elf:
+            vm.stop()
+            vm.hmp(f"dump-guest-memory {elf}", timeout=600)
         out = os.path.join(work, f"{label}.dmp")
         for _ in range(args.runs):
             if os.path.exists(out):
@@ -52,6 +57,35 @@ def bench_qemu(label, binary, guest, args, work):
             rss.append(peak_rss_kb(vm.proc.pid) - before)
             os.unlink(out)
     return times, size, max(rss)
+
+
+def anon_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def bench_convert(tool, elf, runs, work):
+    """windmp convert --runs times; the peak of its anonymous RSS."""
+    times, peak = [], 0
+    out = os.path.join(work, "convert.dmp")
+    for _ in range(runs):
+        t0 = time.monotonic()
+        p = subprocess.Popen([tool, "convert", "-q", elf, out])
+        while p.poll() is None:
+            peak = max(peak, anon_kb(p.pid))
+            time.sleep(0.005)
+        times.append(time.monotonic() - t0)
+        if p.returncode:
+            raise RuntimeError(f"windmp convert exited {p.returncode}")
+        size = os.path.getsize(out)
+        os.unlink(out)
+    return times, size, peak
 
 
 def bench_dd(size, runs, work):
@@ -73,6 +107,8 @@ def main():
     ap.add_argument("--ours", default=os.path.join(build, "qemu",
                                                    "qemu-system-x86_64"))
     ap.add_argument("--stock", default="/usr/bin/qemu-system-x86_64")
+    ap.add_argument("--windmp", default=os.path.join(build, "core",
+                                                     "windmp"))
     ap.add_argument("--guest", default=os.path.join(build, "guest",
                                                     "windmp-guest64.elf"))
     ap.add_argument("--mem-mb", type=int, default=2048)
@@ -84,12 +120,20 @@ def main():
 
     work = tempfile.mkdtemp(prefix="windmp-bench-", dir="/var/tmp")
     rows = []
+    elf = os.path.join(work, "core.elf")
     for label, binary in (("stock", args.stock), ("ours", args.ours)):
-        times, size, rss = bench_qemu(label, binary, args.guest, args, work)
+        times, size, rss = bench_qemu(label, binary, args.guest, args, work,
+                                      elf=elf if label == "ours" else None)
         rows.append((f"{label} ({binary})", times, size, rss))
     size = rows[-1][2]
     rows.append(("dd of the same size", bench_dd(size, args.runs, work),
                  size, 0))
+    times, csize, anon = bench_convert(args.windmp, elf, args.runs, work)
+    if csize != size:
+        raise RuntimeError(f"windmp convert wrote {csize} bytes, the"
+                           f" in-tree dump {size}")
+    rows.append(("windmp convert of its ELF core (anon RSS)", times, csize,
+                 anon))
     shutil.rmtree(work)
 
     print(f"win-dmp of a {args.mem_mb} MiB guest ({args.accel}),"

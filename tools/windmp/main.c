@@ -615,6 +615,8 @@ static int cmd_info(Input *in)
 
 /* ------------------------------------------------------------ convert */
 
+#define WRITE_MAX   (256 * 1024)
+
 typedef struct Output {
     int fd;
     char *path;
@@ -660,7 +662,11 @@ static bool write_out(void *opaque, const void *buf, size_t len,
     const uint8_t *p = buf;
 
     while (len) {
-        ssize_t n = write(o->fd, p, len);
+        /*
+         * Bounded writes: from a mapped core, 256 KiB at a time runs about
+         * twice as fast as the core's 64 MiB chunks in one go.
+         */
+        ssize_t n = write(o->fd, p, MIN(len, WRITE_MAX));
 
         if (n < 0 && errno == EINTR) {
             continue;
