@@ -22,6 +22,11 @@
 
 #define QEMU_BUILD_BUG_ON(x) G_STATIC_ASSERT(!(x))
 
+/* as QEMU's include/qemu/compiler.h */
+#ifndef sizeof_field
+#define sizeof_field(type, field) sizeof(((type *)0)->field)
+#endif
+
 #ifndef ARRAY_SIZE
 #define ARRAY_SIZE(x) (sizeof(x) / sizeof((x)[0]))
 #endif

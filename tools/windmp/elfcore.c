@@ -45,9 +45,9 @@ static bool in_file(const ElfCore *ec, uint64_t off, uint64_t len)
 /* Fields of ELF32 and ELF64 structures, by their offsets in each class */
 #define FIELD(ec, p, type, f) \
     ((ec)->elf64 ? field_ld(p, offsetof(Elf64_##type, f), \
-                            sizeof(((Elf64_##type *)0)->f)) : \
+                            sizeof_field(Elf64_##type, f)) : \
                    field_ld(p, offsetof(Elf32_##type, f), \
-                            sizeof(((Elf32_##type *)0)->f)))
+                            sizeof_field(Elf32_##type, f)))
 
 static uint64_t field_ld(const uint8_t *p, size_t off, size_t size)
 {
