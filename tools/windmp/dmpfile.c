@@ -118,15 +118,17 @@ static void map_bitmap(DmpFile *df, GArray *ext)
         return;
     }
     bh = (const WinDumpBitmapHeader *)(df->data + df->hdr_size);
-    if ((memcmp(bh->Signature, "SDMP", 4) && memcmp(bh->Signature, "FDMP", 4))
-        || memcmp(bh->ValidDump, "DUMP", 4)) {
+    if ((le32_to_cpu(bh->Signature) != WIN_DUMP_BITMAP_SUMMARY &&
+         le32_to_cpu(bh->Signature) != WIN_DUMP_BITMAP_FULL) ||
+        le32_to_cpu(bh->ValidDump) != WIN_DUMP_BITMAP_VALID) {
         finding(df, DMP_ERROR, "the bitmap header's signature is not"
                 " SDMP/FDMP + DUMP");
         return;
     }
+    df->summary = le32_to_cpu(bh->Signature) == WIN_DUMP_BITMAP_SUMMARY;
     first = le64_to_cpu(bh->FirstPage);
     present = le64_to_cpu(bh->TotalPresentPages);
-    bits = le64_to_cpu(bh->Pages);
+    bits = le64_to_cpu(bh->BitmapSize);
     nbytes = (bits + 7) / 8;
     if (bits > (1ull << 40) ||
         nbytes > df->size - df->hdr_size - sizeof(*bh)) {
@@ -322,7 +324,7 @@ bool dmpfile_parse(DmpFile *df, const void *data, uint64_t size,
     case WIN_DUMP_TYPE_FULL:
         map_runs(df, ext);
         break;
-    case WIN_DUMP_TYPE_BITMAP_FULL:
+    case WIN_DUMP_TYPE_BITMAP:
     case WIN_DUMP_TYPE_BITMAP_KERNEL:
         df->bitmap = true;
         map_bitmap(df, ext);

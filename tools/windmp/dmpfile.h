@@ -10,25 +10,8 @@
 
 #include "windmp.h"
 
-#define WIN_DUMP_TYPE_BITMAP_FULL       5
+/* DumpType 6 reads as 5; the bitmap header is in qemu/win_dump_defs.h */
 #define WIN_DUMP_TYPE_BITMAP_KERNEL     6
-
-/* Follows the header in DumpType 5/6 ("bitmap") dumps */
-typedef struct WinDumpBitmapHeader {
-    char Signature[4];          /* "SDMP" or "FDMP" */
-    char ValidDump[4];          /* "DUMP" */
-    uint32_t DumpOptions;
-    uint8_t reserved[0x14];
-    uint64_t FirstPage;         /* file offset of the first stored page */
-    uint64_t TotalPresentPages; /* bits set */
-    uint64_t Pages;             /* bits in the bitmap */
-    /* the bitmap follows, bit p (LSB first) set if PFN p is stored */
-} WinDumpBitmapHeader;
-
-QEMU_BUILD_BUG_ON(offsetof(WinDumpBitmapHeader, FirstPage) != 0x20);
-QEMU_BUILD_BUG_ON(offsetof(WinDumpBitmapHeader, TotalPresentPages) != 0x28);
-QEMU_BUILD_BUG_ON(offsetof(WinDumpBitmapHeader, Pages) != 0x30);
-QEMU_BUILD_BUG_ON(sizeof(WinDumpBitmapHeader) != 0x38);
 
 /* One stretch of guest-physical memory stored contiguously in the file */
 typedef struct DmpExtent {
@@ -63,6 +46,7 @@ typedef struct DmpFile {
     uint64_t hdr_size;
     uint32_t dump_type;
     bool bitmap;
+    bool summary;               /* a kernel memory dump ("SDMP") */
 
     /* the page map; ram[] is the same ranges, for the core's walker */
     DmpExtent *extents;

@@ -43,6 +43,7 @@ static gboolean opt_quiet;
 static gboolean opt_version;
 static gint opt_cpu = -1;
 static gchar *opt_time;
+static gboolean opt_kernel;
 static gchar *opt_against;
 static gchar *opt_phys, *opt_virt, *opt_dtb;
 static gboolean opt_raw;
@@ -199,7 +200,7 @@ static const char *dump_type_name(uint32_t t)
     case 4:
         return "triage";
     case 5:
-        return "bitmap full";
+        return "bitmap";
     case 6:
         return "bitmap kernel";
     default:
@@ -359,7 +360,9 @@ static void info_dmp_text(const Input *in)
         }
     }
     if (df->bitmap) {
-        printf("bitmap:             %" PRIu64 " pages present\n", df->pages);
+        printf("bitmap:             %s, %" PRIu64 " pages present\n",
+               df->summary ? "SDMP (kernel memory)" : "FDMP (all memory)",
+               df->pages);
     } else {
         printf("runs:               %" PRIu32 " in the header, %" PRIu64
                " pages (%" PRIu64 " MiB)\n",
@@ -433,6 +436,7 @@ static void info_dmp_json(const Input *in)
     }
     json_end(&j, ']');
     json_bool(&j, "bitmap", df->bitmap);
+    json_bool(&j, "kernel_only", df->summary);
     json_uint(&j, "pages", df->pages);
     json_uint(&j, "claimed_pages", df->claimed_pages);
     json_array(&j, "ranges");
@@ -842,6 +846,7 @@ static int cmd_convert(Input *in, const char *out_path)
         opts.system_time = g_get_real_time() * 10 + FILETIME_UNIX_EPOCH;
     }
 
+    opts.kernel_only = opt_kernel;
     if (!windmp_prepare(&wd, &g, ec->guest_note, ec->guest_note_size, &opts,
                         &err)) {
         error_prepend(&err, "%s: ", in->path);
@@ -993,6 +998,7 @@ static bool verify_against(Input *dmp, Input *elf, Diff *d, Error **errp)
     DmpFile *df = &dmp->dmp;
     WinDumpGuestOps ops;
     WinDumpGuest g;
+    WinDumpOptions opts = { .kernel_only = df->summary };
     WinDump wd;
     size_t i;
     unsigned shown = 0;
@@ -1005,8 +1011,9 @@ static bool verify_against(Input *dmp, Input *elf, Diff *d, Error **errp)
                    elf->path);
         return false;
     }
+    /* a kernel memory dump is compared with the same plan */
     if (!windmp_prepare(&wd, &g, elf->elf.guest_note,
-                        elf->elf.guest_note_size, NULL, errp)) {
+                        elf->elf.guest_note_size, &opts, errp)) {
         error_prepend(errp, "%s: ", elf->path);
         return false;
     }
@@ -1347,6 +1354,8 @@ static bool check_options(const char *cmd)
         stray = "--cpu";
     } else if (!convert && opt_time) {
         stray = "--system-time";
+    } else if (!convert && opt_kernel) {
+        stray = "--kernel";
     } else if (strcmp(cmd, "verify") && opt_against) {
         stray = "--against";
     } else if (!read && (opt_phys || opt_virt || opt_dtb || opt_raw)) {
@@ -1401,6 +1410,9 @@ static GOptionEntry convert_entries[] = {
     { "system-time", 0, 0, G_OPTION_ARG_STRING, &opt_time,
       "convert: SystemTime from the core's mtime (input, default), now,"
       " or the guest's header (guest)", "WHEN" },
+    { "kernel", 'k', 0, G_OPTION_ARG_NONE, &opt_kernel,
+      "convert: a kernel memory dump (DumpType 5): only what the kernel"
+      " maps, not all of RAM", NULL },
     { "against", 0, 0, G_OPTION_ARG_FILENAME, &opt_against,
       "verify: compare every page with this ELF core", "IN.elf" },
     { "phys", 0, 0, G_OPTION_ARG_STRING, &opt_phys,

@@ -14,6 +14,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/bswap.h"
+#include "qemu/bitmap.h"
 #include "windmp.h"
 
 #define PTE_PRESENT     (1ull << 0)
@@ -216,4 +217,121 @@ bool windmp_read_virt(WinDumpSpace *as, uint64_t va, void *buf,
         len -= n;
     }
     return true;
+}
+
+/*
+ * Kernel memory dumps hold what the kernel half of the address space maps
+ * and every page table reachable from the root.  Windows maps its own page
+ * tables through a self-referencing root entry (at a random index), so the
+ * tree is a graph: an entry that leads back to a table on the current path
+ * is not followed, and each table is walked at most once per level.  The
+ * cost is then bounded by the tables in guest RAM, whatever the guest
+ * wrote; the tables the self-map shows are in the dump as tables anyway.
+ */
+typedef struct KernelWalk {
+    const WinDumpGuest *g;
+    const PagingMode *m;
+    unsigned long *pages;
+    uint64_t nr_pfns;
+    unsigned long *walked[ARRAY_SIZE(((PagingMode *)0)->level)];
+    uint64_t path[ARRAY_SIZE(((PagingMode *)0)->level)];
+    uint8_t buf[ARRAY_SIZE(((PagingMode *)0)->level)][WIN_DUMP_PAGE_SIZE];
+} KernelWalk;
+
+/* Set the bits of the whole pages of guest RAM in [start, end) */
+static void mark_ram(KernelWalk *kw, uint64_t start, uint64_t end)
+{
+    const WinDumpGuest *g = kw->g;
+    size_t lo = 0, hi = g->nr_ram;
+
+    end = MIN(end, kw->nr_pfns << WIN_DUMP_PAGE_BITS);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (g->ram[mid].end <= start) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (; lo < g->nr_ram && g->ram[lo].start < end; lo++) {
+        uint64_t s = DIV_ROUND_UP(MAX(start, g->ram[lo].start),
+                                  WIN_DUMP_PAGE_SIZE);
+        uint64_t e = MIN(end, g->ram[lo].end) >> WIN_DUMP_PAGE_BITS;
+
+        if (s < e) {
+            bitmap_set(kw->pages, s, e - s);
+        }
+    }
+}
+
+static void walk_kernel(KernelWalk *kw, unsigned level, uint64_t table,
+                        uint64_t table_size, bool kernel_half)
+{
+    const PagingMode *m = kw->m;
+    const PagingLevel *l = &m->level[level];
+    unsigned nr = 1u << l->bits, i, j;
+    uint8_t *buf = kw->buf[level];
+
+    if (!windmp_is_ram(kw->g, table, table_size) ||
+        test_and_set_bit(table >> WIN_DUMP_PAGE_BITS, kw->walked[level])) {
+        return;
+    }
+    set_bit(table >> WIN_DUMP_PAGE_BITS, kw->pages);
+    if (!windmp_read_phys(kw->g, table, buf, table_size, NULL)) {
+        return;
+    }
+    kw->path[level] = table;
+
+    for (i = 0; i < nr; i++) {
+        bool kernel = kernel_half || (level == 0 && i >= nr / 2);
+        uint64_t e = m->width == 4 ? (uint32_t)ldl_le_p(buf + 4 * i) :
+                                     ldq_le_p(buf + 8 * i);
+        uint64_t next;
+
+        if (!(e & PTE_PRESENT)) {
+            continue;
+        }
+        if (level == m->nr_levels - 1 || (l->large && (e & PTE_PS))) {
+            if (kernel) {
+                uint64_t size = 1ull << l->shift;
+                uint64_t pa = entry_address(m, e, size);
+
+                mark_ram(kw, pa, pa + size);
+            }
+            continue;
+        }
+        next = entry_address(m, e, WIN_DUMP_PAGE_SIZE);
+        for (j = 0; j <= level && kw->path[j] != next; j++) {
+            continue;
+        }
+        if (j > level) {
+            walk_kernel(kw, level + 1, next, WIN_DUMP_PAGE_SIZE, kernel);
+        }
+    }
+}
+
+void windmp_kernel_pages(WinDumpSpace *as, unsigned long *pages,
+                         uint64_t nr_pfns)
+{
+    const PagingMode *m = &modes[as->paging];
+    g_autofree KernelWalk *kw = g_new0(KernelWalk, 1);
+    uint64_t root = as->dtb & m->root_mask;
+    unsigned i;
+
+    kw->g = as->g;
+    kw->m = m;
+    kw->pages = pages;
+    kw->nr_pfns = nr_pfns;
+    for (i = 0; i < m->nr_levels; i++) {
+        kw->walked[i] = bitmap_new(nr_pfns);
+        kw->path[i] = UINT64_MAX;
+    }
+    /* the root of a PAE walk is 32 bytes; its page goes into the dump */
+    if (root >> WIN_DUMP_PAGE_BITS < nr_pfns) {
+        walk_kernel(kw, 0, root, m->root_size, false);
+    }
+    for (i = 0; i < m->nr_levels; i++) {
+        g_free(kw->walked[i]);
+    }
 }

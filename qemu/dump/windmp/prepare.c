@@ -13,6 +13,7 @@
 #include "qemu/osdep.h"
 #include "qapi/error.h"
 #include "qemu/bswap.h"
+#include "qemu/bitmap.h"
 #include "windmp.h"
 
 #define NOTE_NAME       "VMCOREINFO"
@@ -692,6 +693,84 @@ static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
     wd->overlays = (WinDumpOverlay *)g_array_free(ov, false);
 }
 
+/* Set the bits of the pages that [start, end) touches */
+static void mark_pages(unsigned long *pages, uint64_t nr_pfns,
+                       uint64_t start, uint64_t end)
+{
+    uint64_t first = start >> WIN_DUMP_PAGE_BITS;
+    uint64_t last = MIN(DIV_ROUND_UP(end, WIN_DUMP_PAGE_SIZE), nr_pfns);
+
+    if (first < last) {
+        bitmap_set(pages, first, last - first);
+    }
+}
+
+/*
+ * Plan a kernel memory dump: what the kernel half of the address space
+ * maps, every page table, and what the header and the KDBG lead to (in
+ * the kernel half on Windows, but the reader needs them wherever they
+ * are), in PFN order behind a bitmap of them (DumpType 5, "SDMP").
+ */
+static void plan_kernel(WinDump *wd, WinDumpSpace *as, GArray *prot)
+{
+    const WinDumpGuest *g = as->g;
+    uint64_t nr_pfns = DIV_ROUND_UP(g->ram[g->nr_ram - 1].end,
+                                    WIN_DUMP_PAGE_SIZE);
+    /* kdmp-parser reads BitmapSize / 8 bytes, volatility3 / 32 dwords */
+    uint64_t bits = ROUND_UP(nr_pfns, 32);
+    g_autofree unsigned long *pages = bitmap_new(bits);
+    g_autofree unsigned long *le = bitmap_new(bits);
+    GArray *ext = g_array_new(false, false, sizeof(WinDumpRange));
+    WinDumpBitmapHeader *bh;
+    uint64_t pfn = 0, count = 0, first;
+    guint i;
+
+    windmp_kernel_pages(as, pages, nr_pfns);
+    for (i = 0; i < prot->len; i++) {
+        Protected *p = &g_array_index(prot, Protected, i);
+        mark_pages(pages, nr_pfns, p->r.start, p->r.end);
+    }
+    for (i = 0; i < as->tables->len; i++) {
+        WinDumpRange *t = &g_array_index(as->tables, WinDumpRange, i);
+        mark_pages(pages, nr_pfns, t->start, t->end);
+    }
+
+    for (;;) {
+        WinDumpRange r;
+        uint64_t end;
+
+        pfn = find_next_bit(pages, nr_pfns, pfn);
+        if (pfn >= nr_pfns) {
+            break;
+        }
+        end = find_next_zero_bit(pages, nr_pfns, pfn);
+        r.start = pfn << WIN_DUMP_PAGE_BITS;
+        r.end = end << WIN_DUMP_PAGE_BITS;
+        g_array_append_val(ext, r);
+        count += end - pfn;
+        pfn = end;
+    }
+
+    first = ROUND_UP(wd->hdr_size + sizeof(*bh) + bits / 8,
+                     WIN_DUMP_PAGE_SIZE);
+    wd->bitmap_size = first - wd->hdr_size;
+    wd->bitmap = g_malloc0(wd->bitmap_size);
+    bh = (WinDumpBitmapHeader *)wd->bitmap;
+    bh->Signature = cpu_to_le32(WIN_DUMP_BITMAP_SUMMARY);
+    bh->ValidDump = cpu_to_le32(WIN_DUMP_BITMAP_VALID);
+    bh->DumpOptions = cpu_to_le32(WIN_DUMP_SUMMARY_KERNEL_VA);
+    bh->FirstPage = cpu_to_le64(first);
+    bh->TotalPresentPages = cpu_to_le64(count);
+    bh->BitmapSize = cpu_to_le64(bits);
+    bitmap_to_le(le, pages, bits);
+    memcpy(wd->bitmap + sizeof(*bh), le, bits / 8);
+
+    g_free(wd->extents);
+    wd->nr_extents = ext->len;
+    wd->extents = (WinDumpRange *)g_array_free(ext, false);
+    wd->total_size = first + (count << WIN_DUMP_PAGE_BITS);
+}
+
 static bool check_processors(WinDump *wd, const WinDumpGuest *g,
                              unsigned *nr, Error **errp)
 {
@@ -771,6 +850,9 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
             cpu_to_le32(kdbg_ptr(wd, KDBG_MM_PFN_DATABASE_OFFSET64));
     }
     patch_bugcheck(wd, &as, prot);
+    if (opts && opts->kernel_only) {
+        plan_kernel(wd, &as, prot);
+    }
     patch_contexts(wd, g, &as, prot, nr);
 
     /*
@@ -791,7 +873,8 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
         memcpy(h->ContextRecord, &c, sizeof(c));
         h->PhysicalMemoryBlock.unused = 0;
         h->unused1 = 0;
-        h->DumpType = cpu_to_le32(WIN_DUMP_TYPE_FULL);
+        h->DumpType = cpu_to_le32(wd->bitmap ? WIN_DUMP_TYPE_BITMAP :
+                                               WIN_DUMP_TYPE_FULL);
         h->RequiredDumpSpace = cpu_to_le64(wd->total_size);
         if (opts && opts->system_time) {
             h->SystemTime = cpu_to_le64(opts->system_time);
@@ -802,7 +885,8 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
 
         build_context32(&c, &g->cpus[wd->current_cpu]);
         memcpy(h->ContextRecord, &c, sizeof(c));
-        h->DumpType = cpu_to_le32(WIN_DUMP_TYPE_FULL);
+        h->DumpType = cpu_to_le32(wd->bitmap ? WIN_DUMP_TYPE_BITMAP :
+                                               WIN_DUMP_TYPE_FULL);
         h->RequiredDumpSpace = cpu_to_le64(wd->total_size);
         if (opts && opts->system_time) {
             h->SystemTime = cpu_to_le64(opts->system_time);
@@ -830,6 +914,8 @@ void windmp_cleanup(WinDump *wd)
     }
     g_free(wd->overlays);
     g_free(wd->extents);
+    g_free(wd->bitmap);
+    wd->bitmap = NULL;
     wd->overlays = NULL;
     wd->extents = NULL;
     wd->nr_overlays = 0;

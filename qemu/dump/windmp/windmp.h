@@ -73,6 +73,11 @@ typedef struct WinDumpGuest {
 typedef struct WinDumpOptions {
     /* FILETIME for SystemTime, or 0 to keep the guest's */
     uint64_t system_time;
+    /*
+     * A kernel memory dump (DumpType 5, "SDMP"): only the pages that the
+     * kernel half of the address space maps, and the page tables
+     */
+    bool kernel_only;
 } WinDumpOptions;
 
 /* Bytes that the file shows instead of guest RAM (a CPU context) */
@@ -96,6 +101,13 @@ typedef struct WinDump {
     unsigned current_cpu;
     /* how many vCPUs got a context in their KPRCB */
     unsigned nr_contexts;
+
+    /*
+     * DumpType 5 only: the bitmap header, the bitmap and the padding up
+     * to the first page, written right after the header
+     */
+    uint8_t *bitmap;
+    size_t bitmap_size;
 
     /* the plan: guest-physical ranges in file order, after the header */
     WinDumpRange *extents;
@@ -171,5 +183,13 @@ bool windmp_translate(WinDumpSpace *as, uint64_t va, uint64_t *pa,
 /* Read @len bytes at @va, possibly across pages */
 bool windmp_read_virt(WinDumpSpace *as, uint64_t va, void *buf,
                       uint64_t len, Error **errp);
+
+/*
+ * Set in @pages (one bit per page frame below @nr_pfns) each page of guest
+ * RAM that the kernel half of the address space maps, and each page table
+ * reachable from the root.  Tables that are not in RAM are skipped.
+ */
+void windmp_kernel_pages(WinDumpSpace *as, unsigned long *pages,
+                         uint64_t nr_pfns);
 
 #endif /* WINDMP_H */

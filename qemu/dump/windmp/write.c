@@ -54,7 +54,8 @@ bool windmp_write(const WinDump *wd, const WinDumpGuest *g,
 {
     size_t i;
 
-    if (!write(opaque, &wd->hdr, wd->hdr_size, errp)) {
+    if (!write(opaque, &wd->hdr, wd->hdr_size, errp) ||
+        (wd->bitmap && !write(opaque, wd->bitmap, wd->bitmap_size, errp))) {
         return false;
     }
 

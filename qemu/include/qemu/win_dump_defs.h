@@ -22,6 +22,8 @@
 #define WIN_DUMP_PAGE_FILL          0x45474150u
 
 #define WIN_DUMP_TYPE_FULL          1
+/* A bitmap header after DUMP_HEADER64/32 says which pages the file holds */
+#define WIN_DUMP_TYPE_BITMAP        5
 
 #define WIN_DUMP_MACHINE_I386       0x014c
 #define WIN_DUMP_MACHINE_AMD64      0x8664
@@ -35,6 +37,30 @@
 #define WIN_DUMP_MEMORY_BLOCK_SIZE  700
 #define WIN_DUMP_MAX_RUNS64         42
 #define WIN_DUMP_MAX_RUNS32         86
+
+/*
+ * The bitmap header of a DumpType 5 file: at 0x2000 (x64) or 0x1000 (x86),
+ * followed by one bit per page frame (LSB first) and, from FirstPage on,
+ * the pages whose bit is set, back to back in rising PFN order.  Readers
+ * take BitmapSize / 8 bytes (kdmp-parser) or BitmapSize / 32 dwords
+ * (volatility3), so BitmapSize is kept a multiple of 32.
+ */
+#define WIN_DUMP_BITMAP_SUMMARY     0x504d4453u     /* "SDMP": kernel memory */
+#define WIN_DUMP_BITMAP_FULL        0x504d4446u     /* "FDMP": all of RAM */
+#define WIN_DUMP_BITMAP_VALID       0x504d5544u     /* "DUMP" */
+/* DumpOptions: the kernel half of the address space is complete */
+#define WIN_DUMP_SUMMARY_KERNEL_VA  1
+
+typedef struct WinDumpBitmapHeader {
+    uint32_t Signature;                 /* 0x00 */
+    uint32_t ValidDump;                 /* 0x04 */
+    uint32_t DumpOptions;               /* 0x08 */
+    uint8_t reserved[0x14];             /* 0x0c */
+    uint64_t FirstPage;                 /* 0x20: file offset of the pages */
+    uint64_t TotalPresentPages;         /* 0x28: bits set */
+    uint64_t BitmapSize;                /* 0x30: bits */
+    /* 0x38: the bitmap */
+} WinDumpBitmapHeader;
 
 typedef struct WinDumpPhyMemRun32 {
     uint32_t BasePage;                          /* 0x00 */
@@ -360,6 +386,12 @@ QEMU_BUILD_BUG_ON(sizeof(WinDumpPhyMemDesc64) > WIN_DUMP_MEMORY_BLOCK_SIZE);
 QEMU_BUILD_BUG_ON(sizeof(WinDumpPhyMemDesc32) > WIN_DUMP_MEMORY_BLOCK_SIZE);
 QEMU_BUILD_BUG_ON(sizeof(WinDumpExceptionRecord) != 0x98);
 QEMU_BUILD_BUG_ON(sizeof(WinDumpExceptionRecord32) != 0x50);
+
+WIN_DUMP_CHECK(WinDumpBitmapHeader, DumpOptions, 0x08);
+WIN_DUMP_CHECK(WinDumpBitmapHeader, FirstPage, 0x20);
+WIN_DUMP_CHECK(WinDumpBitmapHeader, TotalPresentPages, 0x28);
+WIN_DUMP_CHECK(WinDumpBitmapHeader, BitmapSize, 0x30);
+QEMU_BUILD_BUG_ON(sizeof(WinDumpBitmapHeader) != 0x38);
 
 WIN_DUMP_CHECK(WinDumpHeader32, DirectoryTableBase, 0x010);
 WIN_DUMP_CHECK(WinDumpHeader32, NumberProcessors, 0x024);

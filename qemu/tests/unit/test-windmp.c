@@ -2195,6 +2195,230 @@ static void test_ram_bounds(void)
     fixture_free(f);
 }
 
+/* ---- kernel memory dumps (DumpType 5, "SDMP") ---- */
+
+#define USER_VA         0x400000ull
+#define USER_PA         0xc00000ull     /* mapped only in the user half */
+
+static uint64_t kernel_va(WinDumpPaging paging, uint64_t off)
+{
+    return (paging == WIN_DUMP_PAGING_LM4 ? 0xfffffa0000000000ull :
+            0xa0000000ull) + off;
+}
+
+static uint64_t count_bits(const unsigned long *map, uint64_t nbits)
+{
+    uint64_t i, n = 0;
+
+    for (i = 0; i < nbits; i++) {
+        n += (map[i / (8 * sizeof(long))] >> (i % (8 * sizeof(long)))) & 1;
+    }
+    return n;
+}
+
+static bool bit_set(const unsigned long *map, uint64_t pfn)
+{
+    return (map[pfn / (8 * sizeof(long))] >> (pfn % (8 * sizeof(long)))) & 1;
+}
+
+/*
+ * A guest with kernel pages of every size, a user-only page, and the
+ * self-map Windows keeps at a random root index: the kernel walk marks
+ * exactly the kernel-mapped RAM and every table, whatever the index.
+ */
+static void test_kernel_walk(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    uint64_t nr_pfns = RAM_SIZE / PAGE;
+    uint64_t big = paging == WIN_DUMP_PAGING_X86 ? 4 * MiB : 2 * MiB;
+    static const unsigned self_idx[] = { 256, 300, 493, 511 };
+    unsigned k;
+
+    for (k = 0; k < ARRAY_SIZE(self_idx); k++) {
+        Guest gu = { 0 };
+        WinDumpSpace as;
+        uint64_t dtb, pfn, tables_end;
+        g_autofree unsigned long *pages = g_new0(unsigned long,
+                                                 nr_pfns / 64 + 1);
+
+        guest_init(&gu, false, 1);
+        if (paging == WIN_DUMP_PAGING_PAE) {
+            dtb = 0x1fe0;
+            memset(guest_ptr(&gu, dtb, 32), 0, 32);
+        } else {
+            dtb = pt_alloc(&gu);
+        }
+        if (paging == WIN_DUMP_PAGING_LM4) {
+            /* the self-map; its index is random on Windows */
+            st64(&gu, dtb + self_idx[k] * 8, dtb | PTE_P | PTE_RW);
+            /* a 1 GiB page beyond RAM marks nothing */
+            map_page(&gu, paging, dtb, kernel_va(paging, GiB), GiB, GiB);
+        } else if (paging == WIN_DUMP_PAGING_X86) {
+            st32(&gu, dtb + (512 + k) * 4, dtb | PTE_P | PTE_RW);
+        }
+        map_page(&gu, paging, dtb, kernel_va(paging, 0), 0x123000, PAGE);
+        map_page(&gu, paging, dtb, kernel_va(paging, 8 * MiB), 8 * MiB, big);
+        map_page(&gu, paging, dtb, kernel_va(paging, 16 * MiB),
+                 RAM_SIZE - big, big);
+        map_page(&gu, paging, dtb, USER_VA, 5 * MiB, PAGE);
+        tables_end = gu.next_table;
+
+        windmp_space_init(&as, &gu.g, paging, dtb);
+        windmp_kernel_pages(&as, pages, nr_pfns);
+        windmp_space_destroy(&as);
+
+        for (pfn = 0; pfn < nr_pfns; pfn++) {
+            uint64_t pa = pfn * PAGE;
+            bool want = pa == 0x123000 ||
+                        (pa >= 8 * MiB && pa < 8 * MiB + big) ||
+                        pa >= RAM_SIZE - big ||
+                        (pa >= 0x10000 && pa < tables_end) ||
+                        pa == (dtb & ~0xfffull);
+
+            if (bit_set(pages, pfn) != want) {
+                g_test_message("self-map at %u: page 0x%" PRIx64 " is%s"
+                               " marked", self_idx[k], pa,
+                               want ? " not" : "");
+                g_assert_not_reached();
+            }
+        }
+        g_assert_false(bit_set(pages, 5 * MiB / PAGE));
+        g_free(gu.low);
+    }
+}
+
+/*
+ * Tables that point at each other in every way a guest can make them:
+ * the walk ends, reads each table at most once per level, and marks only
+ * RAM.
+ */
+static void test_kernel_walk_hostile(void)
+{
+    uint64_t nr_pfns = RAM_SIZE / PAGE, i, dtb, pdpt, pd;
+    g_autofree unsigned long *pages = g_new0(unsigned long,
+                                             nr_pfns / 64 + 1);
+    Guest gu = { 0 };
+    WinDumpSpace as;
+
+    guest_init(&gu, false, 1);
+    dtb = pt_alloc(&gu);
+    pdpt = pt_alloc(&gu);
+    pd = pt_alloc(&gu);
+    for (i = 0; i < 512; i++) {
+        /* every root entry at the same table, which points back up */
+        st64(&gu, dtb + i * 8, pdpt | PTE_P);
+        st64(&gu, pdpt + i * 8, (i & 1 ? dtb : pd) | PTE_P);
+        /* and tables outside RAM, or huge pages at the top of memory */
+        st64(&gu, pd + i * 8, (i & 1 ? (0xfffffull << 12) | PTE_P :
+                               (0xffffc0000000ull | PTE_P | PTE_PS)));
+    }
+    windmp_space_init(&as, &gu.g, WIN_DUMP_PAGING_LM4, dtb);
+    windmp_kernel_pages(&as, pages, nr_pfns);
+    windmp_space_destroy(&as);
+    g_assert_cmpuint(count_bits(pages, nr_pfns), ==, 3);
+    g_assert_true(bit_set(pages, dtb / PAGE));
+    g_assert_true(bit_set(pages, pdpt / PAGE));
+    g_assert_true(bit_set(pages, pd / PAGE));
+    g_free(gu.low);
+}
+
+/*
+ * The whole file of a kernel memory dump: the header says DumpType 5,
+ * the bitmap header follows it, the pages the bitmap lists follow
+ * FirstPage in PFN order with the contexts shown in the KPRCBs, and
+ * every count agrees with the bitmap.
+ */
+static void test_kernel_dump(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    WinDumpOptions opts = { .kernel_only = true };
+    Fixture *f = fixture_new(paging, 2, true);
+    const WinDumpBitmapHeader *bh;
+    uint64_t bits, first, present, pfn, off, n = 0;
+    GByteArray *out;
+    unsigned i;
+
+    /* a page only the user half maps must stay out */
+    fixture_map(f, USER_VA, USER_PA, PAGE);
+    prepare_ok(f, &opts);
+    g_assert_cmpuint(warnings->len, ==, 0);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    out = write_ok(f);
+
+    g_assert_cmpuint(le32_to_cpu(f->x64 ? f->wd.hdr.x64.DumpType :
+                                 f->wd.hdr.x32.DumpType), ==,
+                     WIN_DUMP_TYPE_BITMAP);
+    assert_same_bytes(out->data, (uint8_t *)&f->wd.hdr, f->hdr_size,
+                      "written header");
+    bh = (const WinDumpBitmapHeader *)(out->data + f->hdr_size);
+    g_assert_cmphex(le32_to_cpu(bh->Signature), ==, WIN_DUMP_BITMAP_SUMMARY);
+    g_assert_cmphex(le32_to_cpu(bh->ValidDump), ==, WIN_DUMP_BITMAP_VALID);
+    first = le64_to_cpu(bh->FirstPage);
+    present = le64_to_cpu(bh->TotalPresentPages);
+    bits = le64_to_cpu(bh->BitmapSize);
+    g_assert_cmpuint(bits % 32, ==, 0);
+    g_assert_cmpuint(bits, >=, (HIGH_BASE + HIGH_SIZE) / PAGE);
+    g_assert_cmpuint(first % PAGE, ==, 0);
+    g_assert_cmpuint(first, >=, f->hdr_size + sizeof(*bh) + bits / 8);
+    g_assert_cmpuint(out->len, ==, first + present * PAGE);
+    g_assert_cmpuint(out->len, ==, f->wd.total_size);
+    g_assert_cmpuint(le64_to_cpu(f->x64 ? f->wd.hdr.x64.RequiredDumpSpace :
+                                 f->wd.hdr.x32.RequiredDumpSpace), ==,
+                     out->len);
+    /* the padding up to FirstPage is zero: no stray bits for volatility3 */
+    for (off = f->hdr_size + sizeof(*bh) + bits / 8; off < first; off++) {
+        g_assert_cmpuint(out->data[off], ==, 0);
+    }
+
+    for (pfn = 0; pfn < bits; pfn++) {
+        uint8_t byte = out->data[f->hdr_size + sizeof(*bh) + pfn / 8];
+        const uint8_t *want;
+
+        if (!(byte & (1u << (pfn % 8)))) {
+            continue;
+        }
+        want = buf_ptr(f->low_copy, f->high_copy, pfn * PAGE, PAGE);
+        g_assert_nonnull(want);
+        off = first + n * PAGE;
+        n++;
+        /* pages with a context are checked below */
+        for (i = 0; i < 2; i++) {
+            if (f->ctx[i][0].pa / PAGE == pfn) {
+                break;
+            }
+        }
+        if (i == 2) {
+            assert_same_bytes(out->data + off, want, PAGE, "a kernel page");
+        } else {
+            check_ctx(f, out->data + off + f->ctx[i][0].pa % PAGE,
+                      &f->gu.cpus[i]);
+        }
+    }
+    g_assert_cmpuint(n, ==, present);
+
+    /* what readers need: the KDBG, the tables, the KPRCBs and contexts */
+#define IN_MAP(pa) \
+    (out->data[f->hdr_size + sizeof(*bh) + (pa) / PAGE / 8] & \
+     (1u << ((pa) / PAGE % 8)))
+    g_assert_true(IN_MAP(KDBG_PA));
+    g_assert_true(IN_MAP(BUG_PA));
+    g_assert_true(IN_MAP(KPB_PA));
+    g_assert_true(IN_MAP(f->dtb));
+    for (i = 0; i < 2; i++) {
+        g_assert_true(IN_MAP(PRCB_PA(i)));
+        g_assert_true(IN_MAP(f->ctx[i][0].pa));
+    }
+    if (paging != WIN_DUMP_PAGING_LM4) {
+        /* x64's 1 GiB KDBG page maps all of low RAM; the others do not */
+        g_assert_false(IN_MAP(USER_PA));
+        g_assert_cmpuint(present, <, RAM_SIZE / PAGE);
+    }
+#undef IN_MAP
+    check_ram_untouched(f);
+    g_byte_array_unref(out);
+    fixture_free(f);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -2210,6 +2434,8 @@ int main(int argc, char **argv)
         GTestDataFunc fn;
     } per_mode[] = {
         { "/windmp/happy/", test_happy },
+        { "/windmp/kernel/walk/", test_kernel_walk },
+        { "/windmp/kernel/dump/", test_kernel_dump },
         { "/windmp/happy/crashed-cpu/", test_happy_crashed },
         { "/windmp/happy/short-map/", test_happy_short_map },
         { "/windmp/context/split-page/", test_context_split },
@@ -2262,6 +2488,7 @@ int main(int argc, char **argv)
     g_test_add_func("/windmp/note/bad-signature", test_note_signature);
     g_test_add_func("/windmp/runs/two-ranges", test_runs_two_ranges);
     g_test_add_func("/windmp/hostile/pml4-self-map", test_hostile_self_map);
+    g_test_add_func("/windmp/kernel/walk-hostile", test_kernel_walk_hostile);
     g_test_add_func("/windmp/hostile/table-outside-ram",
                     test_hostile_table_outside);
     g_test_add_func("/windmp/hostile/ctx-on-kdbg-tail",
