@@ -173,10 +173,23 @@ static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
         max_runs = WIN_DUMP_MAX_RUNS32;
     }
 
-    if (nr_runs == 0 || nr_runs > max_runs) {
+    /* "PAGE": Windows did not fill the descriptor in */
+    if (nr_runs == 0 || nr_runs == WIN_DUMP_PAGE_FILL) {
         error_setg(errp, "the header lists %" PRIu32 " memory runs;"
                    " between 1 and %" PRIu32 " fit in it", nr_runs, max_runs);
         return false;
+    }
+    if (nr_runs > max_runs) {
+        /*
+         * The guest has more runs than the header can list, so a dump of
+         * runs would miss memory: write a bitmap of all RAM instead.
+         */
+        windmp_warn(g, "the header lists %" PRIu32 " memory runs, more than"
+                    " the %" PRIu32 " that fit in it: the dump holds every"
+                    " page of guest RAM behind a bitmap (DumpType 5, FDMP)",
+                    nr_runs, max_runs);
+        wd->all_ram = true;
+        return true;
     }
 
     wd->extents = g_new(WinDumpRange, nr_runs);
@@ -706,12 +719,62 @@ static void mark_pages(unsigned long *pages, uint64_t nr_pfns,
 }
 
 /*
- * Plan a kernel memory dump: what the kernel half of the address space
- * maps, every page table, and what the header and the KDBG lead to (in
- * the kernel half on Windows, but the reader needs them wherever they
- * are), in PFN order behind a bitmap of them (DumpType 5, "SDMP").
+ * Describe guest RAM in the header's runs, as readers of a bitmap dump
+ * expect; if there are more ranges than fit, the last run spans the rest.
  */
-static void plan_kernel(WinDump *wd, WinDumpSpace *as, GArray *prot)
+static void set_runs_from_ram(WinDump *wd, const WinDumpGuest *g)
+{
+    unsigned max = wd->x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32;
+    uint64_t base[WIN_DUMP_MAX_RUNS32], end[WIN_DUMP_MAX_RUNS32];
+    uint64_t pages = 0;
+    unsigned n = 0, i;
+    size_t r;
+
+    for (r = 0; r < g->nr_ram; r++) {
+        uint64_t s = DIV_ROUND_UP(g->ram[r].start, WIN_DUMP_PAGE_SIZE);
+        uint64_t e = g->ram[r].end >> WIN_DUMP_PAGE_BITS;
+
+        if (s >= e) {
+            continue;
+        }
+        if (n < max) {
+            base[n] = s;
+            n++;
+        }
+        end[n - 1] = e;
+    }
+    for (i = 0; i < n; i++) {
+        pages += end[i] - base[i];
+        if (wd->x64) {
+            wd->hdr.x64.PhysicalMemoryBlock.Run[i].BasePage =
+                cpu_to_le64(base[i]);
+            wd->hdr.x64.PhysicalMemoryBlock.Run[i].PageCount =
+                cpu_to_le64(end[i] - base[i]);
+        } else {
+            wd->hdr.x32.PhysicalMemoryBlock.Run[i].BasePage =
+                cpu_to_le32(base[i]);
+            wd->hdr.x32.PhysicalMemoryBlock.Run[i].PageCount =
+                cpu_to_le32(end[i] - base[i]);
+        }
+    }
+    if (wd->x64) {
+        wd->hdr.x64.PhysicalMemoryBlock.NumberOfRuns = cpu_to_le32(n);
+        wd->hdr.x64.PhysicalMemoryBlock.NumberOfPages = cpu_to_le64(pages);
+    } else {
+        wd->hdr.x32.PhysicalMemoryBlock.NumberOfRuns = cpu_to_le32(n);
+        wd->hdr.x32.PhysicalMemoryBlock.NumberOfPages = cpu_to_le32(pages);
+    }
+}
+
+/*
+ * Plan a bitmap dump (DumpType 5): the pages in PFN order behind a bitmap
+ * of them.  A kernel memory dump ("SDMP") holds what the kernel half of
+ * the address space maps, every page table, and what the header and the
+ * KDBG lead to (in the kernel half on Windows, but the reader needs them
+ * wherever they are); a complete one ("FDMP") every page of guest RAM.
+ */
+static void plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
+                        bool kernel)
 {
     const WinDumpGuest *g = as->g;
     uint64_t nr_pfns = DIV_ROUND_UP(g->ram[g->nr_ram - 1].end,
@@ -725,14 +788,28 @@ static void plan_kernel(WinDump *wd, WinDumpSpace *as, GArray *prot)
     uint64_t pfn = 0, count = 0, first;
     guint i;
 
-    windmp_kernel_pages(as, pages, nr_pfns);
-    for (i = 0; i < prot->len; i++) {
-        Protected *p = &g_array_index(prot, Protected, i);
-        mark_pages(pages, nr_pfns, p->r.start, p->r.end);
+    if (kernel) {
+        windmp_kernel_pages(as, pages, nr_pfns);
+        for (i = 0; i < prot->len; i++) {
+            Protected *p = &g_array_index(prot, Protected, i);
+            mark_pages(pages, nr_pfns, p->r.start, p->r.end);
+        }
+        for (i = 0; i < as->tables->len; i++) {
+            WinDumpRange *t = &g_array_index(as->tables, WinDumpRange, i);
+            mark_pages(pages, nr_pfns, t->start, t->end);
+        }
+    } else {
+        for (i = 0; i < g->nr_ram; i++) {
+            uint64_t s = DIV_ROUND_UP(g->ram[i].start, WIN_DUMP_PAGE_SIZE);
+            uint64_t e = g->ram[i].end >> WIN_DUMP_PAGE_BITS;
+
+            if (s < e) {
+                bitmap_set(pages, s, e - s);
+            }
+        }
     }
-    for (i = 0; i < as->tables->len; i++) {
-        WinDumpRange *t = &g_array_index(as->tables, WinDumpRange, i);
-        mark_pages(pages, nr_pfns, t->start, t->end);
+    if (wd->all_ram) {
+        set_runs_from_ram(wd, g);
     }
 
     for (;;) {
@@ -756,9 +833,10 @@ static void plan_kernel(WinDump *wd, WinDumpSpace *as, GArray *prot)
     wd->bitmap_size = first - wd->hdr_size;
     wd->bitmap = g_malloc0(wd->bitmap_size);
     bh = (WinDumpBitmapHeader *)wd->bitmap;
-    bh->Signature = cpu_to_le32(WIN_DUMP_BITMAP_SUMMARY);
+    bh->Signature = cpu_to_le32(kernel ? WIN_DUMP_BITMAP_SUMMARY :
+                                         WIN_DUMP_BITMAP_FULL);
     bh->ValidDump = cpu_to_le32(WIN_DUMP_BITMAP_VALID);
-    bh->DumpOptions = cpu_to_le32(WIN_DUMP_SUMMARY_KERNEL_VA);
+    bh->DumpOptions = cpu_to_le32(kernel ? WIN_DUMP_SUMMARY_KERNEL_VA : 0);
     bh->FirstPage = cpu_to_le64(first);
     bh->TotalPresentPages = cpu_to_le64(count);
     bh->BitmapSize = cpu_to_le64(bits);
@@ -850,8 +928,8 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
             cpu_to_le32(kdbg_ptr(wd, KDBG_MM_PFN_DATABASE_OFFSET64));
     }
     patch_bugcheck(wd, &as, prot);
-    if (opts && opts->kernel_only) {
-        plan_kernel(wd, &as, prot);
+    if ((opts && opts->kernel_only) || wd->all_ram) {
+        plan_bitmap(wd, &as, prot, opts && opts->kernel_only);
     }
     patch_contexts(wd, g, &as, prot, nr);
 

@@ -108,6 +108,11 @@ typedef struct WinDump {
      */
     uint8_t *bitmap;
     size_t bitmap_size;
+    /*
+     * The guest has more memory runs than its header can list: the dump
+     * holds all of guest RAM behind a bitmap ("FDMP")
+     */
+    bool all_ram;
 
     /* the plan: guest-physical ranges in file order, after the header */
     WinDumpRange *extents;

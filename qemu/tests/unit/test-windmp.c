@@ -1424,17 +1424,6 @@ static void mut_page_fill_runs(Fixture *f)
     hdr_put32(f, f->x64 ? 0x88 : 0x64, WIN_DUMP_PAGE_FILL);
 }
 
-static void mut_max_runs_plus_one(Fixture *f)
-{
-    unsigned i, n = (f->x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32) + 1;
-
-    for (i = 0; i < n; i++) {
-        set_run(f, i, 2 * i, 1);
-    }
-    f->nr_runs = n;
-    hdr_set_runs(f);
-}
-
 static void mut_outside_ram(Fixture *f)
 {
     set_run(f, 1, 0x2000, 0x10);        /* 32 MiB: between the ranges */
@@ -1511,7 +1500,6 @@ static void test_runs_bad(gconstpointer data)
     } cases[] = {
         { mut_zero_runs, "lists 0 memory runs" },
         { mut_page_fill_runs, "lists 1162297680 memory runs" },
-        { mut_max_runs_plus_one, "memory runs; between 1 and" },
         { mut_outside_ram, "memory run 1 (0x2000000-0x200ffff) is not all" },
         { mut_straddle_end, "memory run 1 (0xb00000-0x1000fff) is not all" },
         { mut_straddle_high_end, "memory run 2" },
@@ -2323,27 +2311,18 @@ static void test_kernel_walk_hostile(void)
 }
 
 /*
- * The whole file of a kernel memory dump: the header says DumpType 5,
- * the bitmap header follows it, the pages the bitmap lists follow
- * FirstPage in PFN order with the contexts shown in the KPRCBs, and
- * every count agrees with the bitmap.
+ * Check a bitmap dump (DumpType 5) as its readers see it: the header
+ * says so, the bitmap header with @signature follows it, the pages the
+ * bitmap lists follow FirstPage in PFN order (the contexts shown in the
+ * KPRCBs), and every count agrees with the bitmap.  Returns the bitmap's
+ * byte offset in @out and sets *present.
  */
-static void test_kernel_dump(gconstpointer data)
+static uint64_t check_bitmap_output(Fixture *f, GByteArray *out,
+                                    uint32_t signature, uint64_t *present)
 {
-    WinDumpPaging paging = GPOINTER_TO_INT(data);
-    WinDumpOptions opts = { .kernel_only = true };
-    Fixture *f = fixture_new(paging, 2, true);
     const WinDumpBitmapHeader *bh;
-    uint64_t bits, first, present, pfn, off, n = 0;
-    GByteArray *out;
+    uint64_t bits, first, pfn, off, map, n = 0;
     unsigned i;
-
-    /* a page only the user half maps must stay out */
-    fixture_map(f, USER_VA, USER_PA, PAGE);
-    prepare_ok(f, &opts);
-    g_assert_cmpuint(warnings->len, ==, 0);
-    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
-    out = write_ok(f);
 
     g_assert_cmpuint(le32_to_cpu(f->x64 ? f->wd.hdr.x64.DumpType :
                                  f->wd.hdr.x32.DumpType), ==,
@@ -2351,73 +2330,138 @@ static void test_kernel_dump(gconstpointer data)
     assert_same_bytes(out->data, (uint8_t *)&f->wd.hdr, f->hdr_size,
                       "written header");
     bh = (const WinDumpBitmapHeader *)(out->data + f->hdr_size);
-    g_assert_cmphex(le32_to_cpu(bh->Signature), ==, WIN_DUMP_BITMAP_SUMMARY);
+    g_assert_cmphex(le32_to_cpu(bh->Signature), ==, signature);
     g_assert_cmphex(le32_to_cpu(bh->ValidDump), ==, WIN_DUMP_BITMAP_VALID);
     first = le64_to_cpu(bh->FirstPage);
-    present = le64_to_cpu(bh->TotalPresentPages);
+    *present = le64_to_cpu(bh->TotalPresentPages);
     bits = le64_to_cpu(bh->BitmapSize);
+    map = f->hdr_size + sizeof(*bh);
     g_assert_cmpuint(bits % 32, ==, 0);
-    g_assert_cmpuint(bits, >=, (HIGH_BASE + HIGH_SIZE) / PAGE);
+    g_assert_cmpuint(bits, >=, (f->gu.high ? HIGH_BASE + HIGH_SIZE :
+                                RAM_SIZE) / PAGE);
     g_assert_cmpuint(first % PAGE, ==, 0);
-    g_assert_cmpuint(first, >=, f->hdr_size + sizeof(*bh) + bits / 8);
-    g_assert_cmpuint(out->len, ==, first + present * PAGE);
+    g_assert_cmpuint(first, >=, map + bits / 8);
+    g_assert_cmpuint(out->len, ==, first + *present * PAGE);
     g_assert_cmpuint(out->len, ==, f->wd.total_size);
     g_assert_cmpuint(le64_to_cpu(f->x64 ? f->wd.hdr.x64.RequiredDumpSpace :
                                  f->wd.hdr.x32.RequiredDumpSpace), ==,
                      out->len);
     /* the padding up to FirstPage is zero: no stray bits for volatility3 */
-    for (off = f->hdr_size + sizeof(*bh) + bits / 8; off < first; off++) {
+    for (off = map + bits / 8; off < first; off++) {
         g_assert_cmpuint(out->data[off], ==, 0);
     }
 
     for (pfn = 0; pfn < bits; pfn++) {
-        uint8_t byte = out->data[f->hdr_size + sizeof(*bh) + pfn / 8];
         const uint8_t *want;
 
-        if (!(byte & (1u << (pfn % 8)))) {
+        if (!(out->data[map + pfn / 8] & (1u << (pfn % 8)))) {
             continue;
         }
         want = buf_ptr(f->low_copy, f->high_copy, pfn * PAGE, PAGE);
         g_assert_nonnull(want);
         off = first + n * PAGE;
         n++;
-        /* pages with a context are checked below */
         for (i = 0; i < 2; i++) {
             if (f->ctx[i][0].pa / PAGE == pfn) {
                 break;
             }
         }
         if (i == 2) {
-            assert_same_bytes(out->data + off, want, PAGE, "a kernel page");
+            assert_same_bytes(out->data + off, want, PAGE, "a page");
         } else {
             check_ctx(f, out->data + off + f->ctx[i][0].pa % PAGE,
                       &f->gu.cpus[i]);
         }
     }
-    g_assert_cmpuint(n, ==, present);
+    g_assert_cmpuint(n, ==, *present);
+    check_ram_untouched(f);
+    return map;
+}
 
-    /* what readers need: the KDBG, the tables, the KPRCBs and contexts */
-#define IN_MAP(pa) \
-    (out->data[f->hdr_size + sizeof(*bh) + (pa) / PAGE / 8] & \
-     (1u << ((pa) / PAGE % 8)))
-    g_assert_true(IN_MAP(KDBG_PA));
-    g_assert_true(IN_MAP(BUG_PA));
-    g_assert_true(IN_MAP(KPB_PA));
-    g_assert_true(IN_MAP(f->dtb));
+#define IN_MAP(out, map, pa) \
+    ((out)->data[(map) + (pa) / PAGE / 8] & (1u << ((pa) / PAGE % 8)))
+
+/* A kernel memory dump holds what its readers need, and no user page */
+static void test_kernel_dump(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    WinDumpOptions opts = { .kernel_only = true };
+    Fixture *f = fixture_new(paging, 2, true);
+    uint64_t map, present;
+    GByteArray *out;
+    unsigned i;
+
+    fixture_map(f, USER_VA, USER_PA, PAGE);
+    prepare_ok(f, &opts);
+    g_assert_cmpuint(warnings->len, ==, 0);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    out = write_ok(f);
+    map = check_bitmap_output(f, out, WIN_DUMP_BITMAP_SUMMARY, &present);
+
+    g_assert_true(IN_MAP(out, map, KDBG_PA));
+    g_assert_true(IN_MAP(out, map, BUG_PA));
+    g_assert_true(IN_MAP(out, map, KPB_PA));
+    g_assert_true(IN_MAP(out, map, f->dtb));
     for (i = 0; i < 2; i++) {
-        g_assert_true(IN_MAP(PRCB_PA(i)));
-        g_assert_true(IN_MAP(f->ctx[i][0].pa));
+        g_assert_true(IN_MAP(out, map, PRCB_PA(i)));
+        g_assert_true(IN_MAP(out, map, f->ctx[i][0].pa));
     }
     if (paging != WIN_DUMP_PAGING_LM4) {
         /* x64's 1 GiB KDBG page maps all of low RAM; the others do not */
-        g_assert_false(IN_MAP(USER_PA));
+        g_assert_false(IN_MAP(out, map, USER_PA));
         g_assert_cmpuint(present, <, RAM_SIZE / PAGE);
     }
-#undef IN_MAP
-    check_ram_untouched(f);
+    /* the runs still describe the guest's memory */
+    g_assert_cmpuint(le32_to_cpu(f->x64 ?
+                     f->wd.hdr.x64.PhysicalMemoryBlock.NumberOfRuns :
+                     f->wd.hdr.x32.PhysicalMemoryBlock.NumberOfRuns), ==,
+                     f->nr_runs);
     g_byte_array_unref(out);
     fixture_free(f);
 }
+
+/*
+ * More runs than the header holds: every page of guest RAM, behind an
+ * FDMP bitmap, and the runs rewritten to describe guest RAM.
+ */
+static void test_runs_too_many(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, true);
+    unsigned i, n = (f->x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32) + 1;
+    uint64_t map, present;
+    GByteArray *out;
+
+    for (i = 0; i < n; i++) {
+        set_run(f, i, 2 * i, 1);
+    }
+    f->nr_runs = n;
+    hdr_set_runs(f);
+    prepare_ok(f, NULL);
+    g_assert_true(warned("more than the"));
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 2);
+    out = write_ok(f);
+    map = check_bitmap_output(f, out, WIN_DUMP_BITMAP_FULL, &present);
+    g_assert_cmpuint(present, ==, (RAM_SIZE + HIGH_SIZE) / PAGE);
+    g_assert_true(IN_MAP(out, map, HIGH_BASE));
+    if (f->x64) {
+        WinDumpPhyMemDesc64 *d = &f->wd.hdr.x64.PhysicalMemoryBlock;
+
+        g_assert_cmpuint(le32_to_cpu(d->NumberOfRuns), ==, 2);
+        g_assert_cmpuint(le64_to_cpu(d->NumberOfPages), ==, present);
+        g_assert_cmpuint(le64_to_cpu(d->Run[1].BasePage), ==,
+                         HIGH_BASE / PAGE);
+    } else {
+        WinDumpPhyMemDesc32 *d = &f->wd.hdr.x32.PhysicalMemoryBlock;
+
+        g_assert_cmpuint(le32_to_cpu(d->NumberOfRuns), ==, 2);
+        g_assert_cmpuint(le32_to_cpu(d->NumberOfPages), ==, present);
+        g_assert_cmpuint(le32_to_cpu(d->Run[1].BasePage), ==,
+                         HIGH_BASE / PAGE);
+    }
+    g_byte_array_unref(out);
+    fixture_free(f);
+}
+#undef IN_MAP
 
 int main(int argc, char **argv)
 {
@@ -2436,6 +2480,7 @@ int main(int argc, char **argv)
         { "/windmp/happy/", test_happy },
         { "/windmp/kernel/walk/", test_kernel_walk },
         { "/windmp/kernel/dump/", test_kernel_dump },
+        { "/windmp/runs/too-many/", test_runs_too_many },
         { "/windmp/happy/crashed-cpu/", test_happy_crashed },
         { "/windmp/happy/short-map/", test_happy_short_map },
         { "/windmp/context/split-page/", test_context_split },
