@@ -26,6 +26,7 @@ const char fuzz_target_name[] = "fuzz-prepare";
 #define FLAG_CPU1_CRASHED   0x02
 #define FLAG_MAP_SHIFT      2       /* 2 bits: how short map() maps */
 #define FLAG_HOLE           0x10    /* SYNTH_HOLE_PFN is not RAM */
+#define FLAG_KERNEL         0x20    /* a kernel memory dump */
 
 #define MAX_RAM             (2ull << 20)
 
@@ -99,7 +100,8 @@ static const WinDumpGuestOps fg_ops = {
 
 static void check_plan(const WinDump *wd, const WinDumpGuest *g)
 {
-    uint64_t total = wd->hdr_size, pages = 0;
+    uint64_t total = wd->hdr_size + wd->bitmap_size, pages = 0;
+    uint32_t type = wd->bitmap ? WIN_DUMP_TYPE_BITMAP : WIN_DUMP_TYPE_FULL;
     size_t i, j;
 
     fuzz_assert(wd->hdr_size == (wd->x64 ? sizeof(WinDumpHeader64) :
@@ -116,6 +118,21 @@ static void check_plan(const WinDump *wd, const WinDumpGuest *g)
     }
     fuzz_assert(wd->nr_extents > 0);
     fuzz_assert(total == wd->total_size);
+    if (wd->bitmap) {
+        const WinDumpBitmapHeader *bh = (const void *)wd->bitmap;
+        uint64_t bits = le64_to_cpu(bh->BitmapSize), set = 0, p;
+
+        fuzz_assert(bits % 32 == 0);
+        fuzz_assert(sizeof(*bh) + bits / 8 <= wd->bitmap_size);
+        fuzz_assert(le64_to_cpu(bh->FirstPage) ==
+                    wd->hdr_size + wd->bitmap_size);
+        fuzz_assert(!(le64_to_cpu(bh->FirstPage) & 0xfff));
+        for (p = 0; p < bits; p++) {
+            set += (wd->bitmap[sizeof(*bh) + p / 8] >> (p % 8)) & 1;
+        }
+        fuzz_assert(set == pages);
+        fuzz_assert(le64_to_cpu(bh->TotalPresentPages) == pages);
+    }
     for (i = 0; i < wd->nr_overlays; i++) {
         const WinDumpOverlay *o = &wd->overlays[i];
         bool inside = false;
@@ -136,17 +153,19 @@ static void check_plan(const WinDump *wd, const WinDumpGuest *g)
     if (wd->x64) {
         const WinDumpHeader64 *h = &wd->hdr.x64;
 
-        fuzz_assert(le32_to_cpu(h->DumpType) == WIN_DUMP_TYPE_FULL);
+        fuzz_assert(le32_to_cpu(h->DumpType) == type);
         fuzz_assert(le64_to_cpu(h->RequiredDumpSpace) == wd->total_size);
-        fuzz_assert(le64_to_cpu(h->PhysicalMemoryBlock.NumberOfPages) ==
+        fuzz_assert(wd->bitmap ||
+                    le64_to_cpu(h->PhysicalMemoryBlock.NumberOfPages) ==
                     pages);
         fuzz_assert(!(le64_to_cpu(h->DirectoryTableBase) & 0xfff));
     } else {
         const WinDumpHeader32 *h = &wd->hdr.x32;
 
-        fuzz_assert(le32_to_cpu(h->DumpType) == WIN_DUMP_TYPE_FULL);
+        fuzz_assert(le32_to_cpu(h->DumpType) == type);
         fuzz_assert(le64_to_cpu(h->RequiredDumpSpace) == wd->total_size);
-        fuzz_assert(le32_to_cpu(h->PhysicalMemoryBlock.NumberOfPages) ==
+        fuzz_assert(wd->bitmap ||
+                    le32_to_cpu(h->PhysicalMemoryBlock.NumberOfPages) ==
                     pages);
     }
 }
@@ -209,6 +228,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fg.map_max = map_max[(flags >> FLAG_MAP_SHIFT) & 3];
     cpus_init(&fg, flags);
+    opts.kernel_only = flags & FLAG_KERNEL;
     fg.g = (WinDumpGuest) {
         .ops = &fg_ops, .opaque = &fg, .ram = fg.ranges,
         .nr_ram = fg.nr_ranges, .cpus = fg.cpus,
@@ -272,4 +292,9 @@ void fuzz_seeds(FuzzSeedFn fn, void *opaque)
     seed(fn, opaque, "x86-4m-2cpu", WIN_DUMP_PAGING_X86, true,
          FLAG_TWO_CPUS | 2 << FLAG_MAP_SHIFT);
     seed(fn, opaque, "x86", WIN_DUMP_PAGING_X86, false, FLAG_HOLE);
+    seed(fn, opaque, "x64-kernel", WIN_DUMP_PAGING_LM4, false,
+         FLAG_TWO_CPUS | FLAG_KERNEL);
+    seed(fn, opaque, "pae-kernel", WIN_DUMP_PAGING_PAE, true,
+         FLAG_KERNEL | FLAG_HOLE);
+    seed(fn, opaque, "x86-kernel", WIN_DUMP_PAGING_X86, false, FLAG_KERNEL);
 }
