@@ -18,8 +18,7 @@
 #include "qemu/error-report.h"
 #include "hw/core/cpu.h"
 #include "hw/misc/vmcoreinfo.h"
-#include "exec/address-spaces.h"
-#include "exec/memory.h"
+#include "system/dma.h"
 #include "win_dump.h"
 #include "windmp/windmp.h"
 #include "cpu.h"
@@ -241,6 +240,11 @@ static void cpu_state(WinDumpCpu *c, CPUState *cs)
         c->fx.XmmRegisters[i].high = env->xmm_regs[i].ZMM_Q(1);
     }
     c->crashed = cs->crash_occurred;
+    /* CR4.LA57 tells the core how many levels the page tables have */
+    c->has_cr = true;
+    for (i = 0; i < 5; i++) {
+        c->cr[i] = env->cr[i];
+    }
 }
 
 static bool write_fd(void *opaque, const void *buf, size_t len, Error **errp)

@@ -457,6 +457,18 @@ static void test_required_space(gconstpointer data)
                           " be 0x%x bytes", c->d.buf->len);
     assert_finding(c, DMP_WARNING, msg);
     g_assert_cmpuint(dmpfile_count(&c->df, DMP_WARNING), ==, 1);
+    g_assert_cmpuint(dmpfile_count(&c->df, DMP_ERROR), ==, 0);
+
+    /* more than the file has: a reader sizing it from the header fails */
+    fput64(c, c->sg.x64 ? H64(RequiredDumpSpace) : H32(RequiredDumpSpace),
+           c->d.buf->len + 0x1000);
+    check_all(c);
+    g_free(msg);
+    msg = g_strdup_printf("the file has 0x%x bytes, less than its"
+                          " RequiredDumpSpace 0x%x: truncated, or a damaged"
+                          " header", c->d.buf->len, c->d.buf->len + 0x1000);
+    assert_finding(c, DMP_ERROR, msg);
+    g_assert_cmpuint(dmpfile_count(&c->df, DMP_ERROR), ==, 1);
     dcase_free(c);
 }
 
@@ -843,6 +855,8 @@ int main(int argc, char **argv)
     } modes[] = {
         { "x64", { WIN_DUMP_PAGING_LM4, false, false } },
         { "x64-2m", { WIN_DUMP_PAGING_LM4, true, false } },
+        { "la57", { WIN_DUMP_PAGING_LM5, false, false } },
+        { "la57-2m", { WIN_DUMP_PAGING_LM5, true, false } },
         { "pae", { WIN_DUMP_PAGING_PAE, false, false } },
         { "pae-2m", { WIN_DUMP_PAGING_PAE, true, false } },
         { "x86", { WIN_DUMP_PAGING_X86, false, false } },

@@ -163,7 +163,7 @@ static void check_regs(Case *c, bool qemu_note)
         }
         g_assert(e->has_qemu_note == qemu_note);
         for (k = 0; k < 5; k++) {
-            g_assert_cmphex(e->cr[k], ==, qemu_note ? SYNTH_CR(i, k) : 0);
+            g_assert_cmphex(e->cr[k], ==, qemu_note ? want->cr[k] : 0);
         }
         g_assert_cmphex(e->kernel_gs_base, ==,
                         qemu_note ? SYNTH_KERNEL_GS(i) : 0);
@@ -261,6 +261,36 @@ static void test_good_x86_elf32(void)
 static void test_good_x86_elf64(void)
 {
     test_good(WIN_DUMP_PAGING_X86, true);
+}
+
+/*
+ * An LA57 guest: its QEMU notes' CR4 says 5 levels, and with them the
+ * core's KDBG is found where 4 levels cannot reach
+ */
+static void test_la57(void)
+{
+    Case *c = case_new(WIN_DUMP_PAGING_LM5, 2);
+    WinDumpPaging paging;
+    WinDumpGuest g;
+    WinDump wd;
+    Error *err = NULL;
+
+    case_build(c);
+    parse_ok(c);
+    check_regs(c, true);
+    elfcore_guest(&c->ec, &g);
+    g_assert_true(windmp_x64_paging(&g, 2, &paging, &err));
+    g_assert_cmpint(paging, ==, WIN_DUMP_PAGING_LM5);
+    if (!windmp_prepare(&wd, &g, c->ec.guest_note, c->ec.guest_note_size,
+                        NULL, &err)) {
+        g_test_message("windmp_prepare: %s", error_get_pretty(err));
+        g_assert_not_reached();
+    }
+    g_assert_cmpint(wd.paging, ==, WIN_DUMP_PAGING_LM5);
+    g_assert_cmphex(wd.kdbg_va, ==, synth_va(&c->sg, SYNTH_KDBG_PA));
+    g_assert_cmpuint(wd.nr_contexts, ==, 2);
+    windmp_cleanup(&wd);
+    case_free(c);
 }
 
 /* A core not written by QEMU: registers from NT_PRSTATUS alone */
@@ -760,6 +790,7 @@ int main(int argc, char **argv)
     g_test_add_func("/elfcore/good/x64-elf64", test_good_x64);
     g_test_add_func("/elfcore/good/x86-elf32", test_good_x86_elf32);
     g_test_add_func("/elfcore/good/x86-elf64", test_good_x86_elf64);
+    g_test_add_func("/elfcore/good/la57", test_la57);
     g_test_add_func("/elfcore/cpus/prstatus-only", test_prstatus_only);
     g_test_add_func("/elfcore/cpus/elf32-prstatus-only",
                     test_elf32_prstatus_only);

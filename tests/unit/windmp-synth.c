@@ -113,8 +113,13 @@ static void map_page(SynthGuest *sg, uint64_t va, uint64_t pa, uint64_t size)
     uint64_t t;
 
     switch (sg->paging) {
+    case WIN_DUMP_PAGING_LM5:
     case WIN_DUMP_PAGING_LM4:
-        t = table_next(sg, sg->dtb, (va >> 39) & 511, 8, PTE_P | PTE_RW);
+        t = sg->dtb;
+        if (sg->paging == WIN_DUMP_PAGING_LM5) {
+            t = table_next(sg, t, (va >> 48) & 511, 8, PTE_P | PTE_RW);
+        }
+        t = table_next(sg, t, (va >> 39) & 511, 8, PTE_P | PTE_RW);
         t = table_next(sg, t, (va >> 30) & 511, 8, PTE_P | PTE_RW);
         if (size == 2 * MiB) {
             synth_st64(sg, t + ((va >> 21) & 511) * 8,
@@ -169,6 +174,14 @@ static void cpus_init(SynthGuest *sg)
         c->fx.ControlWord = 0x37f;
         c->fx.MxCsr = 0x1f80 | i;
         c->fx.MxCsr_Mask = 0xffbf;
+        /* paging on; CR4.LA57 as the mode has it */
+        c->has_cr = true;
+        for (k = 0; k < 5; k++) {
+            c->cr[k] = SYNTH_CR(i, k);
+        }
+        if (sg->paging == WIN_DUMP_PAGING_LM5) {
+            c->cr[4] |= SYNTH_CR4_LA57;
+        }
     }
 }
 
@@ -343,13 +356,15 @@ void synth_init(SynthGuest *sg, WinDumpPaging paging, bool large,
 
     memset(sg, 0, sizeof(*sg));
     sg->paging = paging;
-    sg->x64 = paging == WIN_DUMP_PAGING_LM4;
+    sg->x64 = paging == WIN_DUMP_PAGING_LM4 || paging == WIN_DUMP_PAGING_LM5;
     sg->large = large;
     sg->ram_size = ram_size;
     sg->nr_cpus = nr_cpus;
     sg->hdr_size = sg->x64 ? sizeof(WinDumpHeader64) :
                              sizeof(WinDumpHeader32);
-    sg->va_base = sg->x64 ? 0xfffff80000000000ull : 0x80000000ull;
+    /* LA57: above the 48-bit canonical range, as Windows puts it */
+    sg->va_base = paging == WIN_DUMP_PAGING_LM5 ? 0xff7ff80000000000ull :
+                  sg->x64 ? 0xfffff80000000000ull : 0x80000000ull;
 
     /* each 8 bytes say where they are: a misplaced page shows */
     sg->ram = g_malloc(ram_size);
@@ -599,8 +614,7 @@ static void qemu_note_desc(const WinDumpCpu *c, unsigned i, uint8_t *d)
     }
     put_seg(d, offsetof(ElfQemuCpuState, tr), 0x40);
     for (k = 0; k < 5; k++) {
-        synth_put64(d + offsetof(ElfQemuCpuState, cr) + 8 * k,
-                    SYNTH_CR(i, k));
+        synth_put64(d + offsetof(ElfQemuCpuState, cr) + 8 * k, c->cr[k]);
     }
     synth_put64(d + offsetof(ElfQemuCpuState, kernel_gs_base),
                 SYNTH_KERNEL_GS(i));

@@ -141,6 +141,7 @@ typedef struct SynthElf {
 
 /* Control registers the "QEMU" notes carry: CRn of vCPU i */
 #define SYNTH_CR(i, n)          (0xc0000000ull + ((i) << 8) + (n))
+#define SYNTH_CR4_LA57          0x1000ull   /* SYNTH_CR(i, 4) has it clear */
 #define SYNTH_KERNEL_GS(i)      (0xfffff80012000000ull + ((i) << 12))
 
 void synth_elf(const SynthGuest *sg, const SynthElfOpts *o, SynthElf *e);

@@ -277,13 +277,21 @@ static void check_header(DmpFile *df)
             finding(df, DMP_WARNING, "0x%" PRIx64 " bytes follow the last"
                     " page", df->size - df->expected_size);
         }
-        if (df->required_space != df->expected_size) {
+        if (df->size < df->required_space &&
+            df->size >= df->expected_size) {
+            /* readers that size the file from the header fail on it */
+            finding(df, DMP_ERROR, "the file has 0x%" PRIx64 " bytes, less"
+                    " than its RequiredDumpSpace 0x%" PRIx64 ": truncated,"
+                    " or a damaged header", df->size, df->required_space);
+        } else if (df->required_space != df->expected_size) {
             finding(df, DMP_WARNING, "RequiredDumpSpace is 0x%" PRIx64
                     " but the file should be 0x%" PRIx64 " bytes",
                     df->required_space, df->expected_size);
         }
     }
 }
+
+static void detect_paging(DmpFile *df);
 
 bool dmpfile_parse(DmpFile *df, const void *data, uint64_t size,
                    Error **errp)
@@ -368,6 +376,7 @@ bool dmpfile_parse(DmpFile *df, const void *data, uint64_t size,
     }
 
     check_header(df);
+    detect_paging(df);
     return true;
 
 fail:
@@ -457,16 +466,54 @@ void dmpfile_guest(const DmpFile *df, WinDumpGuest *g)
 
 WinDumpPaging dmpfile_paging(const DmpFile *df)
 {
-    if (df->x64) {
-        return WIN_DUMP_PAGING_LM4;
-    }
-    return df->hdr->x32.PaeEnabled ? WIN_DUMP_PAGING_PAE : WIN_DUMP_PAGING_X86;
+    return df->paging;
 }
 
 static uint64_t dtb_clean(const DmpFile *df)
 {
     return df->dtb & ~(uint64_t)(df->x64 ? 0xfff :
                                  df->hdr->x32.PaeEnabled ? 0x1f : 0xfff);
+}
+
+/*
+ * How well @paging reads the header's KDBG: 2 if it is tagged "KDBG",
+ * 1 if it only translates (an encoded one), 0 if it does not
+ */
+static int kdbg_score(const DmpFile *df, WinDumpPaging paging)
+{
+    WinDumpGuest g;
+    WinDumpSpace as;
+    uint8_t tag[4];
+    int score = 0;
+
+    dmpfile_guest(df, &g);
+    windmp_space_init(&as, &g, paging, dtb_clean(df));
+    if (windmp_read_virt(&as, df->kdbg_va + KDBG_OWNER_TAG_OFFSET64, tag,
+                         sizeof(tag), NULL)) {
+        score = memcmp(tag, "KDBG", 4) ? 1 : 2;
+    }
+    windmp_space_destroy(&as);
+    return score;
+}
+
+/*
+ * The header does not say whether the kernel ran with 5-level paging
+ * (CR4.LA57), and a PML5 walked as a PML4 rarely leads anywhere (LA57
+ * kernel addresses are not even 48-bit canonical): take 5 levels when
+ * they read the header's KDBG better than 4 do.
+ */
+static void detect_paging(DmpFile *df)
+{
+    if (!df->x64) {
+        df->paging = df->hdr->x32.PaeEnabled ? WIN_DUMP_PAGING_PAE :
+                                               WIN_DUMP_PAGING_X86;
+        return;
+    }
+    df->paging = WIN_DUMP_PAGING_LM4;
+    if (df->dtb && kdbg_score(df, WIN_DUMP_PAGING_LM5) >
+                   kdbg_score(df, WIN_DUMP_PAGING_LM4)) {
+        df->paging = WIN_DUMP_PAGING_LM5;
+    }
 }
 
 /* A kernel pointer from guest memory: 32-bit kernels use 4 bytes */

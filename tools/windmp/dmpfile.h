@@ -68,6 +68,14 @@ typedef struct DmpFile {
     uint64_t system_time, required_space;
     uint64_t claimed_pages;
 
+    /*
+     * How to walk the page tables.  The file does not record CR4.LA57:
+     * x64 dumps get 5 levels when only 5 lead from KdDebuggerDataBlock
+     * to a block tagged "KDBG", else 4.  Set it before dmpfile_check()
+     * to override.
+     */
+    WinDumpPaging paging;
+
     /* what reading through the dump found */
     bool kdbg_ok;
     uint8_t kdbg[KDBG_MIN_SIZE];

@@ -92,7 +92,9 @@ static void cpu_from_qemu_note(ElfCoreCpu *c, const uint8_t *d, uint32_t size)
     }
     for (i = 0; i < 5; i++) {
         c->cr[i] = ldq_le_p(d + offsetof(ElfQemuCpuState, cr) + 8 * i);
+        c->regs.cr[i] = c->cr[i];
     }
+    c->regs.has_cr = true;
     if (size >= sizeof(ElfQemuCpuState)) {
         c->kernel_gs_base =
             ldq_le_p(d + offsetof(ElfQemuCpuState, kernel_gs_base));

@@ -47,6 +47,7 @@ static gboolean opt_kernel;
 static gchar *opt_against;
 static gchar *opt_phys, *opt_virt, *opt_dtb;
 static gboolean opt_raw;
+static gint opt_paging;
 
 static void G_GNUC_PRINTF(1, 2) warn(const char *fmt, ...)
 {
@@ -151,6 +152,10 @@ static bool input_parse(Input *in, bool check, Error **errp)
         if (!dmpfile_parse(&in->dmp, in->data, in->size, errp)) {
             error_prepend(errp, "%s: ", in->path);
             return false;
+        }
+        if (in->dmp.x64 && opt_paging) {
+            in->dmp.paging = opt_paging == 5 ? WIN_DUMP_PAGING_LM5 :
+                                               WIN_DUMP_PAGING_LM4;
         }
         if (check) {
             dmpfile_check(&in->dmp);
@@ -334,7 +339,8 @@ static void info_dmp_text(const Input *in)
     printf("system time:        %s\n", t);
     printf("DirectoryTableBase: 0x%" PRIx64 "%s\n", df->dtb,
            !df->x64 ? (df->hdr->x32.PaeEnabled ? " (PAE)" : " (non-PAE)") :
-           "");
+           df->paging == WIN_DUMP_PAGING_LM5 ? " (5-level paging, LA57)" :
+           " (4-level paging)");
     printf("KdDebuggerDataBlock: 0x%" PRIx64 " (%s)\n", df->kdbg_va,
            df->kdbg_ok ? "reads as KDBG through the DTB" :
            "does NOT read as KDBG through the DTB");
@@ -406,6 +412,9 @@ static void info_dmp_json(const Input *in)
     json_hex(&j, "dtb", df->dtb);
     if (!df->x64) {
         json_bool(&j, "pae", df->hdr->x32.PaeEnabled);
+    } else {
+        json_uint(&j, "paging_levels",
+                  df->paging == WIN_DUMP_PAGING_LM5 ? 5 : 4);
     }
     json_hex(&j, "kdbg", df->kdbg_va);
     json_bool(&j, "kdbg_ok", df->kdbg_ok);
@@ -1238,7 +1247,11 @@ static bool read_space(Input *in, const WinDumpGuest *g, WinDumpSpace *as,
             h = (const void *)(ec->guest_note + VMCOREINFO_ELF_NOTE_HDR_SIZE);
         }
         if (h && !memcmp(h->x64.ValidDump, "DU64", 4)) {
-            paging = WIN_DUMP_PAGING_LM4;
+            /* as convert does: from the vCPUs' CR4.LA57 */
+            if (!windmp_x64_paging(g, le32_to_cpu(h->x64.NumberProcessors),
+                                   &paging, errp)) {
+                return false;
+            }
             dtb = le64_to_cpu(h->x64.DirectoryTableBase);
         } else if (h) {
             paging = h->x32.PaeEnabled ? WIN_DUMP_PAGING_PAE :
@@ -1246,9 +1259,11 @@ static bool read_space(Input *in, const WinDumpGuest *g, WinDumpSpace *as,
             dtb = le32_to_cpu(h->x32.DirectoryTableBase);
         } else if (ec->cpus[0].has_qemu_note && (ec->cpus[0].cr[0] >> 31)) {
             /* no Windows header: the first vCPU's page tables */
-            paging = ec->machine == EM_X86_64 ? WIN_DUMP_PAGING_LM4 :
-                     (ec->cpus[0].cr[4] & 0x20) ? WIN_DUMP_PAGING_PAE :
-                     WIN_DUMP_PAGING_X86;
+            paging = ec->machine != EM_X86_64 ?
+                     ((ec->cpus[0].cr[4] & 0x20) ? WIN_DUMP_PAGING_PAE :
+                      WIN_DUMP_PAGING_X86) :
+                     (ec->cpus[0].cr[4] & 0x1000) ? WIN_DUMP_PAGING_LM5 :
+                     WIN_DUMP_PAGING_LM4;
             dtb = ec->cpus[0].cr[3];
         } else {
             error_setg(errp, "the core has no Windows header, and no control"
@@ -1260,6 +1275,10 @@ static bool read_space(Input *in, const WinDumpGuest *g, WinDumpSpace *as,
     if (opt_dtb && !parse_u64(opt_dtb, &dtb)) {
         error_setg(errp, "--dtb %s: not a number", opt_dtb);
         return false;
+    }
+    if (opt_paging && (paging == WIN_DUMP_PAGING_LM4 ||
+                       paging == WIN_DUMP_PAGING_LM5)) {
+        paging = opt_paging == 5 ? WIN_DUMP_PAGING_LM5 : WIN_DUMP_PAGING_LM4;
     }
     dtb &= paging == WIN_DUMP_PAGING_PAE ? ~0x1full : ~0xfffull;
     windmp_space_init(as, g, paging, dtb);
@@ -1363,6 +1382,8 @@ static bool check_options(const char *cmd)
                 opt_dtb ? "--dtb" : "--raw";
     } else if (opt_json && (convert || read)) {
         stray = "--json";
+    } else if (convert && opt_paging) {
+        stray = "--paging";
     }
     if (stray) {
         fail(EXIT_USAGE, "%s is not an option of '%s'", stray, cmd);
@@ -1370,6 +1391,11 @@ static bool check_options(const char *cmd)
     }
     if (convert && opt_cpu < -1) {
         fail(EXIT_USAGE, "--cpu %d: not a vCPU index", opt_cpu);
+        return false;
+    }
+    if (opt_paging && opt_paging != 4 && opt_paging != 5) {
+        fail(EXIT_USAGE, "--paging %d: x64 page tables have 4 or 5 levels",
+             opt_paging);
         return false;
     }
     if (opt_time && strcmp(opt_time, "input") && strcmp(opt_time, "now") &&
@@ -1423,6 +1449,9 @@ static GOptionEntry convert_entries[] = {
       "read: page tables at this physical address instead", "ADDR" },
     { "raw", 0, 0, G_OPTION_ARG_NONE, &opt_raw,
       "read: write the bytes, not a hexdump", NULL },
+    { "paging", 0, 0, G_OPTION_ARG_INT, &opt_paging,
+      "info, verify, read: walk x64 page tables with 4 or 5 (LA57) levels"
+      " (default: what reaches the KDBG, or the vCPUs' CR4)", "LEVELS" },
     { NULL }
 };
 

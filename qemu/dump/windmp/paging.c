@@ -20,6 +20,40 @@
 #define PTE_PRESENT     (1ull << 0)
 #define PTE_PS          (1ull << 7)
 #define PTE_ADDR_MASK   0x000ffffffffff000ull   /* bits 51:12 */
+#define CR0_PG          (1ull << 31)
+#define CR4_LA57        (1ull << 12)
+
+bool windmp_x64_paging(const WinDumpGuest *g, unsigned nr_cpus,
+                       WinDumpPaging *paging, Error **errp)
+{
+    int first = -1;
+    unsigned i;
+
+    *paging = WIN_DUMP_PAGING_LM4;
+    for (i = 0; i < nr_cpus && i < g->nr_cpus; i++) {
+        const WinDumpCpu *c = &g->cpus[i];
+
+        /* an AP still waiting for its SIPI has no paging mode yet */
+        if (!c->has_cr || !(c->cr[0] & CR0_PG)) {
+            continue;
+        }
+        if (first < 0) {
+            first = i;
+            if (c->cr[4] & CR4_LA57) {
+                *paging = WIN_DUMP_PAGING_LM5;
+            }
+        } else if (!(c->cr[4] & CR4_LA57) !=
+                   !(g->cpus[first].cr[4] & CR4_LA57)) {
+            error_setg(errp, "vCPU %d runs with %d-level paging but vCPU %u"
+                       " with %d-level (CR4.LA57): there is no telling how"
+                       " to read the kernel's page tables", first,
+                       *paging == WIN_DUMP_PAGING_LM5 ? 5 : 4, i,
+                       *paging == WIN_DUMP_PAGING_LM5 ? 4 : 5);
+            return false;
+        }
+    }
+    return true;
+}
 
 void windmp_space_init(WinDumpSpace *as, const WinDumpGuest *g,
                        WinDumpPaging paging, uint64_t dtb)
@@ -79,7 +113,7 @@ static bool read_entry(WinDumpSpace *as, uint64_t table, uint64_t table_size,
 }
 
 /*
- * The three x86 paging modes, described as data: one row per level, from
+ * The four x86 paging modes, described as data: one row per level, from
  * the root down.  The last level always maps a page; others may when
  * their entry has PS set.
  */
@@ -91,15 +125,24 @@ typedef struct PagingLevel {
 } PagingLevel;
 
 typedef struct PagingMode {
-    unsigned va_bits;           /* 48 (canonical form) or 32 */
+    unsigned va_bits;           /* 57 or 48 (canonical form), or 32 */
     unsigned width;             /* bytes per entry */
     uint64_t root_mask;         /* root table address in the DTB (CR3) */
     uint64_t root_size;
     unsigned nr_levels;
-    PagingLevel level[4];
+    PagingLevel level[5];
 } PagingMode;
 
 static const PagingMode modes[] = {
+    [WIN_DUMP_PAGING_LM5] = {
+        57, 8, PTE_ADDR_MASK, WIN_DUMP_PAGE_SIZE, 5, {
+            { "PML5E", 48, 9, false },
+            { "PML4E", 39, 9, false },
+            { "PDPTE", 30, 9, true },
+            { "PDE", 21, 9, true },
+            { "PTE", 12, 9, false },
+        },
+    },
     [WIN_DUMP_PAGING_LM4] = {
         48, 8, PTE_ADDR_MASK, WIN_DUMP_PAGE_SIZE, 4, {
             { "PML4E", 39, 9, false },
@@ -145,14 +188,16 @@ static bool walk(WinDumpSpace *as, uint64_t va, uint64_t *pa, uint64_t *size,
     const PagingMode *m = &modes[as->paging];
     uint64_t table = as->dtb & m->root_mask;
     uint64_t table_size = m->root_size;
-    int va_digits = m->va_bits == 48 ? 16 : 8;
+    int va_digits = m->va_bits == 32 ? 8 : 16;
+    unsigned unused = 64 - m->va_bits;
     unsigned i;
 
     if (m->va_bits == 32) {
         va &= 0xffffffffull;
-    } else if ((uint64_t)((int64_t)(va << 16) >> 16) != va) {
-        /* bits 63:47 must all be equal (48-bit canonical form) */
-        error_setg(errp, "address 0x%016" PRIx64 " is not canonical", va);
+    } else if ((uint64_t)((int64_t)(va << unused) >> unused) != va) {
+        /* bits 63:va_bits-1 must all be equal (canonical form) */
+        error_setg(errp, "address 0x%016" PRIx64 " is not canonical"
+                   " (%u-bit)", va, m->va_bits);
         return false;
     }
 

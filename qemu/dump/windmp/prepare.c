@@ -901,7 +901,9 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
     if (wd->x64) {
         dtb = le64_to_cpu(wd->hdr.x64.DirectoryTableBase) & ~0xfffull;
         wd->hdr.x64.DirectoryTableBase = cpu_to_le64(dtb);
-        paging = WIN_DUMP_PAGING_LM4;
+        if (!windmp_x64_paging(g, nr, &paging, errp)) {
+            goto out;
+        }
     } else if (wd->hdr.x32.PaeEnabled) {
         dtb = le32_to_cpu(wd->hdr.x32.DirectoryTableBase) & ~0x1full;
         wd->hdr.x32.DirectoryTableBase = cpu_to_le32(dtb);
@@ -911,11 +913,15 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
         wd->hdr.x32.DirectoryTableBase = cpu_to_le32(dtb);
         paging = WIN_DUMP_PAGING_X86;
     }
+    wd->paging = paging;
     windmp_space_init(&as, g, paging, dtb);
     prot = g_array_new(false, false, sizeof(Protected));
 
     if (!find_kdbg(wd, &as, prot, errp)) {
-        error_prepend(errp, "DirectoryTableBase 0x%" PRIx64 ": ", dtb);
+        error_prepend(errp, "DirectoryTableBase 0x%" PRIx64 "%s: ", dtb,
+                      paging == WIN_DUMP_PAGING_LM5 ? " (5-level paging)" :
+                      paging == WIN_DUMP_PAGING_LM4 ? " (4-level paging)" :
+                      "");
         goto out;
     }
 

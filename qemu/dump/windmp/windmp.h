@@ -39,6 +39,12 @@ typedef struct WinDumpCpu {
     WinXmmSaveArea32 fx;
     /* the guest reported a crash (panic) on this vCPU */
     bool crashed;
+    /*
+     * CR0..CR4 (CR1 unused), when known: CR4.LA57 says how many levels
+     * the kernel's page tables have.
+     */
+    bool has_cr;
+    uint64_t cr[5];
 } WinDumpCpu;
 
 typedef struct WinDumpGuestOps {
@@ -80,6 +86,14 @@ typedef struct WinDumpOptions {
     bool kernel_only;
 } WinDumpOptions;
 
+/* How the kernel's page tables are walked: the x86 paging modes */
+typedef enum WinDumpPaging {
+    WIN_DUMP_PAGING_X86,        /* 2 levels, 4 KiB and 4 MiB pages */
+    WIN_DUMP_PAGING_PAE,        /* 3 levels, 4 KiB and 2 MiB pages */
+    WIN_DUMP_PAGING_LM4,        /* 4 levels, 4 KiB, 2 MiB and 1 GiB pages */
+    WIN_DUMP_PAGING_LM5,        /* 5 levels (LA57), same page sizes */
+} WinDumpPaging;
+
 /* Bytes that the file shows instead of guest RAM (a CPU context) */
 typedef struct WinDumpOverlay {
     uint64_t pa;
@@ -89,6 +103,8 @@ typedef struct WinDumpOverlay {
 
 typedef struct WinDump {
     bool x64;
+    /* how the kernel's page tables are walked */
+    WinDumpPaging paging;
     /* the header as it will be written, patched */
     WinDumpHeader hdr;
     size_t hdr_size;
@@ -157,14 +173,17 @@ bool windmp_read_phys(const WinDumpGuest *g, uint64_t pa, void *buf,
                       uint64_t len, Error **errp);
 
 /*
+ * The paging mode of an x64 kernel.  The header does not record it: it
+ * is CR4.LA57 of vCPUs 0..@nr_cpus-1 that have paging on (CR0.PG), which
+ * must agree.  4 levels if no vCPU's control registers say otherwise.
+ */
+bool windmp_x64_paging(const WinDumpGuest *g, unsigned nr_cpus,
+                       WinDumpPaging *paging, Error **errp);
+
+/*
  * Virtual addresses of the dumped kernel, translated by walking the page
  * tables at the header's DirectoryTableBase, never through a vCPU.
  */
-typedef enum WinDumpPaging {
-    WIN_DUMP_PAGING_X86,        /* 2 levels, 4 KiB and 4 MiB pages */
-    WIN_DUMP_PAGING_PAE,        /* 3 levels, 4 KiB and 2 MiB pages */
-    WIN_DUMP_PAGING_LM4,        /* 4 levels, 4 KiB, 2 MiB and 1 GiB pages */
-} WinDumpPaging;
 
 typedef struct WinDumpSpace {
     const WinDumpGuest *g;

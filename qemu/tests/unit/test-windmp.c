@@ -28,6 +28,12 @@
 #define PTE_NX          (1ull << 63)
 #define ADDR_MASK       0x000ffffffffff000ull
 
+#define CR0_PE          0x1ull
+#define CR0_PG          0x80000000ull
+#define CR4_PSE         0x10ull
+#define CR4_PAE         0x20ull
+#define CR4_LA57        0x1000ull
+
 /* Where the builder puts things (guest-physical) */
 #define KDBG_PA         0x201080ull
 #define KDBG_COPY_PA    0x203010ull
@@ -241,18 +247,19 @@ static void map_page(Guest *gu, WinDumpPaging paging, uint64_t dtb,
 
     g_assert_cmphex(pa & (size - 1), ==, 0);
     switch (paging) {
-    case WIN_DUMP_PAGING_LM4: {
-        unsigned leaf = size == GiB ? 1 : size == 2 * MiB ? 2 : 3;
-        unsigned level;
+    case WIN_DUMP_PAGING_LM4:
+    case WIN_DUMP_PAGING_LM5: {
+        unsigned top = paging == WIN_DUMP_PAGING_LM5 ? 48 : 39;
+        unsigned leaf = size == GiB ? 30 : size == 2 * MiB ? 21 : 12;
+        unsigned shift;
 
         g_assert(size == GiB || size == 2 * MiB || size == PAGE);
         t = dtb & ADDR_MASK;
-        for (level = 0; level < leaf; level++) {
-            t = pt_next(gu, t, (va >> (39 - 9 * level)) & 511, 8,
-                        PTE_P | PTE_RW);
+        for (shift = top; shift > leaf; shift -= 9) {
+            t = pt_next(gu, t, (va >> shift) & 511, 8, PTE_P | PTE_RW);
         }
-        st64(gu, t + ((va >> (39 - 9 * leaf)) & 511) * 8,
-             pa | PTE_P | PTE_RW | (leaf < 3 ? PTE_PS : 0));
+        st64(gu, t + ((va >> leaf) & 511) * 8,
+             pa | PTE_P | PTE_RW | (leaf > 12 ? PTE_PS : 0));
         break;
     }
     case WIN_DUMP_PAGING_PAE:
@@ -515,7 +522,7 @@ static Fixture *fixture_new(WinDumpPaging paging, unsigned nr_cpus, bool high)
 
     g_ptr_array_set_size(warnings, 0);
     f->paging = paging;
-    f->x64 = paging == WIN_DUMP_PAGING_LM4;
+    f->x64 = paging == WIN_DUMP_PAGING_LM4 || paging == WIN_DUMP_PAGING_LM5;
     f->ptr_size = f->x64 ? 8 : 4;
     f->ctx_size = f->x64 ? sizeof(WinContext64) : sizeof(WinContext32);
     f->hdr_size = f->x64 ? sizeof(WinDumpHeader64) : sizeof(WinDumpHeader32);
@@ -528,7 +535,21 @@ static Fixture *fixture_new(WinDumpPaging paging, unsigned nr_cpus, bool high)
     } else {
         f->dtb = pt_alloc(&f->gu);
     }
-    if (f->x64) {
+    /* every vCPU runs the kernel, with paging on in its mode */
+    for (i = 0; i < MAX_CPUS; i++) {
+        f->gu.cpus[i].has_cr = true;
+        f->gu.cpus[i].cr[0] = CR0_PE | CR0_PG;
+        f->gu.cpus[i].cr[3] = f->dtb;
+        f->gu.cpus[i].cr[4] = paging == WIN_DUMP_PAGING_X86 ? CR4_PSE :
+                              paging == WIN_DUMP_PAGING_LM5 ?
+                              CR4_PAE | CR4_LA57 : CR4_PAE;
+    }
+    if (paging == WIN_DUMP_PAGING_LM5) {
+        /* 57-bit canonical, as Windows' LA57 kernel space: not 48-bit */
+        f->big_va = 0xff7ff80000000000ull;
+        f->mid_va = 0xff7ff80040000000ull;
+        f->small_va = 0xff7ff80080000000ull;
+    } else if (f->x64) {
         f->big_va = 0xfffff80000000000ull;
         f->mid_va = 0xfffff80040000000ull;
         f->small_va = 0xfffff80080000000ull;
@@ -540,6 +561,7 @@ static Fixture *fixture_new(WinDumpPaging paging, unsigned nr_cpus, bool high)
 
     switch (paging) {
     case WIN_DUMP_PAGING_LM4:
+    case WIN_DUMP_PAGING_LM5:
         big_pa = 0;
         fixture_map(f, f->big_va, big_pa, GiB);
         fixture_map(f, f->mid_va, BUG_PA & ~(2 * MiB - 1), 2 * MiB);
@@ -711,6 +733,9 @@ static void assert_same_bytes(const uint8_t *got, const uint8_t *exp,
 {
     size_t i;
 
+    if (!memcmp(got, exp, len)) {
+        return;
+    }
     for (i = 0; i < len; i++) {
         if (got[i] != exp[i]) {
             g_test_message("%s differs first at offset 0x%zx: 0x%02x,"
@@ -1253,8 +1278,10 @@ static void test_bugcheck_unmapped(gconstpointer data)
     }
     prepare_ok(f, NULL);
     /* x86: the sign-extended KDBG pointer, shown as the 32-bit address */
-    g_assert(warned(f->x64 ? "KiBugcheckData at 0xfffff80080030000 (" :
-                             "KiBugcheckData at 0x81030000 ("));
+    g_assert(warned(paging == WIN_DUMP_PAGING_LM5 ?
+                    "KiBugcheckData at 0xff7ff80080030000 (" :
+                    f->x64 ? "KiBugcheckData at 0xfffff80080030000 (" :
+                    "KiBugcheckData at 0x81030000 ("));
     g_assert_cmpuint(warnings->len, ==, 1);
     if (f->x64) {
         g_assert_cmphex(le32_to_cpu(f->wd.hdr.x64.BugcheckCode), ==, 0x161);
@@ -1632,9 +1659,11 @@ static uint64_t leaf_table(Fixture *f, uint64_t va)
 
     switch (f->paging) {
     case WIN_DUMP_PAGING_LM4:
+    case WIN_DUMP_PAGING_LM5:
         t = f->dtb;
-        for (level = 0; level < 3; level++) {
-            t = ld64(gu, t + ((va >> (39 - 9 * level)) & 511) * 8) & ADDR_MASK;
+        for (level = f->paging == WIN_DUMP_PAGING_LM5 ? 48 : 39; level > 12;
+             level -= 9) {
+            t = ld64(gu, t + ((va >> level) & 511) * 8) & ADDR_MASK;
         }
         return t;
     case WIN_DUMP_PAGING_PAE:
@@ -2069,6 +2098,109 @@ static void test_paging_lm4(void)
     fixture_free(f);
 }
 
+/* 5 levels (LA57): 57-bit canonical addresses, the same three page sizes */
+static void test_paging_lm5(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM5, 1, false);
+    uint64_t va1g = 0xff123400c0000000ull, va2m = 0xff12350100e00000ull;
+    uint64_t va4k = 0x0012000200003000ull;
+    uint64_t pml4;
+    WinDumpSpace as;
+
+    fixture_map(f, va1g, 0x2c0000000ull, GiB);
+    fixture_map(f, va2m, 0x123400000ull, 2 * MiB);
+    fixture_map(f, va4k, 0xabcde000ull, PAGE);
+    pml4 = ld64(&f->gu, f->dtb + ((va1g >> 48) & 511) * 8) & ADDR_MASK;
+
+    windmp_space_init(&as, &f->gu.g, WIN_DUMP_PAGING_LM5, f->dtb | 0x5a8);
+    translate_ok(&as, va1g + 0x12345678, 0x2d2345678ull, GiB - 0x12345678);
+    translate_ok(&as, va2m + 0x1abcd, 0x12341abcdull, 2 * MiB - 0x1abcd);
+    translate_ok(&as, va4k + 0x7ff, 0xabcde7ffull, 0x801);
+    /* the fixture's kernel, too, is only there with 5 levels */
+    translate_ok(&as, f->kdbg_va, KDBG_PA, GiB - KDBG_PA);
+    g_assert(tables_have(&as, f->dtb, f->dtb + PAGE));
+    g_assert(tables_have(&as, pml4, pml4 + PAGE));
+
+    translate_fails(&as, va4k + PAGE, "not mapped (PTE not present)");
+    translate_fails(&as, va1g + GiB, "PDPTE not present");
+    translate_fails(&as, 0xff12000000000000ull, "PML4E not present");
+    translate_fails(&as, 0xff00000000000000ull,
+                    "address 0xff00000000000000 is not mapped"
+                    " (PML5E not present)");
+    /* bits 63:56 must equal bit 56 */
+    translate_fails(&as, 0x0100000000000000ull, "is not canonical (57-bit)");
+    translate_fails(&as, 0xfe80000000000000ull, "is not canonical (57-bit)");
+    windmp_space_destroy(&as);
+
+    /* the same tables walked with 4 levels lead nowhere */
+    windmp_space_init(&as, &f->gu.g, WIN_DUMP_PAGING_LM4, f->dtb);
+    translate_fails(&as, va1g, "is not canonical (48-bit)");
+    translate_fails(&as, f->kdbg_va, "is not canonical (48-bit)");
+    windmp_space_destroy(&as);
+    fixture_free(f);
+}
+
+/* The paging mode of an x64 guest comes from its vCPUs' CR4.LA57 */
+static void test_paging_la57_cpus(void)
+{
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM5, 3, false);
+    unsigned i;
+
+    /* an AP waiting for its SIPI (paging off) has no say */
+    f->gu.cpus[1].cr[0] = 0x60000010;
+    f->gu.cpus[1].cr[4] = 0;
+    prepare_ok(f, NULL);
+    g_assert_cmpint(f->wd.paging, ==, WIN_DUMP_PAGING_LM5);
+    g_assert_cmphex(f->wd.kdbg_va, ==, f->kdbg_va);
+    g_assert_cmpuint(f->wd.nr_contexts, ==, 3);
+    write_and_check(f, 7);
+    windmp_cleanup(&f->wd);
+    f->prepared = false;
+
+    /* vCPUs with paging on must agree */
+    f->gu.cpus[2].cr[4] = CR4_PAE;
+    prepare_fails(f, "vCPU 0 runs with 5-level paging but vCPU 2 with"
+                  " 4-level (CR4.LA57)");
+    f->gu.cpus[0].cr[4] = CR4_PAE;
+    f->gu.cpus[1] = f->gu.cpus[0];
+    f->gu.cpus[2].cr[4] = CR4_PAE | CR4_LA57;
+    prepare_fails(f, "vCPU 0 runs with 4-level paging but vCPU 2 with"
+                  " 5-level");
+
+    /* a vCPU that Windows does not use has no say either */
+    hdr_set_nr_cpus(f, 2);
+    for (i = 0; i < 3; i++) {
+        f->gu.cpus[i].cr[4] = CR4_PAE | CR4_LA57;
+    }
+    f->gu.cpus[2].cr[4] = CR4_PAE;
+    prepare_ok(f, NULL);
+    g_assert_cmpint(f->wd.paging, ==, WIN_DUMP_PAGING_LM5);
+    windmp_cleanup(&f->wd);
+    f->prepared = false;
+
+    /* 4 levels on 5-level tables: the KDBG is not found, and it says so */
+    for (i = 0; i < 3; i++) {
+        f->gu.cpus[i].cr[4] = CR4_PAE;
+    }
+    prepare_fails(f, "(4-level paging): no usable KDBG");
+    /* and so without control registers: 4 levels is the default */
+    for (i = 0; i < 3; i++) {
+        f->gu.cpus[i].has_cr = false;
+        f->gu.cpus[i].cr[4] = CR4_PAE | CR4_LA57;
+    }
+    prepare_fails(f, "is not canonical (48-bit)");
+    fixture_free(f);
+
+    /* a 4-level guest whose control registers are unknown */
+    f = fixture_new(WIN_DUMP_PAGING_LM4, 2, false);
+    for (i = 0; i < 2; i++) {
+        f->gu.cpus[i].has_cr = false;
+    }
+    prepare_ok(f, NULL);
+    g_assert_cmpint(f->wd.paging, ==, WIN_DUMP_PAGING_LM4);
+    fixture_free(f);
+}
+
 static void test_paging_x86(void)
 {
     Fixture *f = fixture_new(WIN_DUMP_PAGING_X86, 1, false);
@@ -2470,6 +2602,7 @@ int main(int argc, char **argv)
         WinDumpPaging paging;
     } modes[] = {
         { "x64", WIN_DUMP_PAGING_LM4 },
+        { "la57", WIN_DUMP_PAGING_LM5 },
         { "pae", WIN_DUMP_PAGING_PAE },
         { "x86", WIN_DUMP_PAGING_X86 },
     };
@@ -2536,6 +2669,8 @@ int main(int argc, char **argv)
     g_test_add_func("/windmp/kernel/walk-hostile", test_kernel_walk_hostile);
     g_test_add_func("/windmp/hostile/table-outside-ram",
                     test_hostile_table_outside);
+    g_test_add_func("/windmp/paging/lm5", test_paging_lm5);
+    g_test_add_func("/windmp/paging/la57-from-cr4", test_paging_la57_cpus);
     g_test_add_func("/windmp/hostile/ctx-on-kdbg-tail",
                     test_hostile_ctx_kdbg_tail);
     g_test_add_func("/windmp/hostile/kdbg-noncanonical",
