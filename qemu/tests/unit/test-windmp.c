@@ -2320,9 +2320,15 @@ static void test_ram_bounds(void)
 #define USER_VA         0x400000ull
 #define USER_PA         0xc00000ull     /* mapped only in the user half */
 
+static bool long_mode(WinDumpPaging paging)
+{
+    return paging == WIN_DUMP_PAGING_LM4 || paging == WIN_DUMP_PAGING_LM5;
+}
+
 static uint64_t kernel_va(WinDumpPaging paging, uint64_t off)
 {
-    return (paging == WIN_DUMP_PAGING_LM4 ? 0xfffffa0000000000ull :
+    return (paging == WIN_DUMP_PAGING_LM5 ? 0xff7ffa0000000000ull :
+            paging == WIN_DUMP_PAGING_LM4 ? 0xfffffa0000000000ull :
             0xa0000000ull) + off;
 }
 
@@ -2368,7 +2374,7 @@ static void test_kernel_walk(gconstpointer data)
         } else {
             dtb = pt_alloc(&gu);
         }
-        if (paging == WIN_DUMP_PAGING_LM4) {
+        if (long_mode(paging)) {
             /* the self-map; its index is random on Windows */
             st64(&gu, dtb + self_idx[k] * 8, dtb | PTE_P | PTE_RW);
             /* a 1 GiB page beyond RAM marks nothing */
@@ -2538,7 +2544,7 @@ static void test_kernel_dump(gconstpointer data)
         g_assert_true(IN_MAP(out, map, PRCB_PA(i)));
         g_assert_true(IN_MAP(out, map, f->ctx[i][0].pa));
     }
-    if (paging != WIN_DUMP_PAGING_LM4) {
+    if (!long_mode(paging)) {
         /* x64's 1 GiB KDBG page maps all of low RAM; the others do not */
         g_assert_false(IN_MAP(out, map, USER_PA));
         g_assert_cmpuint(present, <, RAM_SIZE / PAGE);
