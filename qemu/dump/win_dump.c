@@ -265,6 +265,7 @@ void create_win_dump(DumpState *s, Error **errp)
     WinDumpGuest g = { .ops = &guest_ops, .opaque = &qg };
     WinDumpOptions opts = {
         .system_time = g_get_real_time() * 10 + FILETIME_UNIX_EPOCH,
+        .kernel_only = s->win_dmp_kernel,
     };
     g_autofree WinDumpCpu *cpus = NULL;
     WinDump wd;
