@@ -197,6 +197,10 @@ class Dump:
         return CTX64_SIZE if self.x64 else CTX32_SIZE
 
     def _build_runs(self):
+        self.bitmap = None
+        if self.f["DumpType"] == 5:
+            self._build_bitmap_runs()
+            return
         n = self.f["NumberOfRuns"]
         if n > self.max_runs:
             raise DumpError(f"NumberOfRuns {n} exceeds the header's room"
@@ -212,6 +216,58 @@ class Dump:
             self.runs.append((base, count, off))
             off += count * PAGE
         self.data_end = off
+
+    def _build_bitmap_runs(self):
+        """DumpType 5: a bitmap header ("SDMP"/"FDMP", "DUMP") after the
+        header, one bit per PFN (LSB first), the pages from FirstPage in
+        rising PFN order."""
+        d, o = self.data, self.hdr_size
+        if len(d) < o + 0x38:
+            raise DumpError("DumpType 5 without a bitmap header")
+        sig, valid = d[o:o + 4], d[o + 4:o + 8]
+        if sig not in (b"SDMP", b"FDMP") or valid != b"DUMP":
+            raise DumpError(f"bitmap header {sig!r}/{valid!r}"
+                            " (want SDMP or FDMP / DUMP)")
+        bits = u64(d, o + 0x30)
+        first = u64(d, o + 0x20)
+        if o + 0x38 + (bits + 7) // 8 > len(d):
+            raise DumpError(f"bitmap of {bits} bits past the end of the file")
+        self.bitmap = {
+            "Signature": sig.decode(), "DumpOptions": u32(d, o + 8),
+            "FirstPage": first, "TotalPresentPages": u64(d, o + 0x28),
+            "BitmapSize": bits, "offset": o + 0x38,
+        }
+        m = d[o + 0x38:o + 0x38 + (bits + 7) // 8]
+        self.runs = []
+        off = first
+        base = None
+        for i, byte in enumerate(m):
+            if byte == 0 and base is None:
+                continue
+            if byte == 0xFF and base is not None:
+                continue
+            for b in range(8):
+                pfn = i * 8 + b
+                if pfn >= bits:
+                    break
+                if byte >> b & 1:
+                    if base is None:
+                        base = pfn
+                elif base is not None:
+                    self.runs.append((base, pfn - base, off))
+                    off += (pfn - base) * PAGE
+                    base = None
+        if base is not None:
+            end = min(len(m) * 8, bits)
+            self.runs.append((base, end - base, off))
+            off += (end - base) * PAGE
+        self.data_end = off
+
+    def bitmap_has(self, pfn):
+        b = self.bitmap
+        if pfn >= b["BitmapSize"]:
+            return False
+        return bool(self.data[b["offset"] + pfn // 8] >> (pfn % 8) & 1)
 
     def pages(self):
         return sum(c for _, c, _ in self.runs)
