@@ -43,6 +43,13 @@
 #define CTX_PA(i)       (0x800040ull + 0x3000 * (i))
 #define CTX_HIGH_PA     (HIGH_BASE + 0x3040)
 #define CTX_OFF         0x3f0
+#define KUSD_PA         0xc40000ull     /* KUSER_SHARED_DATA */
+#define KUSD_VA64       0xfffff78000000000ull
+#define KUSD_VA32       0xffdf0000ull
+#define KUSD_LOW        0x89abcdefu     /* InterruptTime */
+#define KUSD_HIGH       0x12
+#define KUSD_TYPE       3
+#define KUSD_SUITE      0x110
 #define PFN_VA64        0xfffff8000abcd000ull
 #define PFN_VA32        0x8055a000ull
 #define BUG_CODE        0xd1u
@@ -320,6 +327,10 @@ typedef struct Fixture {
     bool prepared;
     uint8_t *low_copy;
     uint8_t *high_copy;
+    /* what the patched header must say, from KUSER_SHARED_DATA or not */
+    uint64_t uptime;
+    uint32_t product_type;
+    uint32_t suite_mask;
 } Fixture;
 
 static uint64_t sext32(uint64_t v)
@@ -499,6 +510,17 @@ static void fixture_map(Fixture *f, uint64_t va, uint64_t pa, uint64_t size)
     map_page(&f->gu, f->paging, f->dtb, va, pa, size);
 }
 
+/* KUSER_SHARED_DATA's InterruptTime, ProductType and SuiteMask */
+static void write_kusd(Fixture *f, uint32_t low, uint32_t high1,
+                       uint32_t high2, uint32_t type, uint32_t suite)
+{
+    st32(&f->gu, KUSD_PA + 0x8, low);
+    st32(&f->gu, KUSD_PA + 0xc, high1);
+    st32(&f->gu, KUSD_PA + 0x10, high2);
+    st32(&f->gu, KUSD_PA + 0x264, type);
+    st32(&f->gu, KUSD_PA + 0x2d0, suite);
+}
+
 /* Point KPRCB[i].Context at @va, a context living in @c0 (+ @c1) */
 static void set_ctx(Fixture *f, unsigned i, uint64_t va, Chunk c0, Chunk c1)
 {
@@ -585,6 +607,11 @@ static Fixture *fixture_new(WinDumpPaging paging, unsigned nr_cpus, bool high)
 
     write_bugcheck(f, BUG_CODE);
     write_kdbg(f, KDBG_PA);
+    fixture_map(f, f->x64 ? KUSD_VA64 : KUSD_VA32, KUSD_PA, PAGE);
+    write_kusd(f, KUSD_LOW, KUSD_HIGH, KUSD_HIGH, KUSD_TYPE, KUSD_SUITE);
+    f->uptime = (uint64_t)KUSD_HIGH << 32 | KUSD_LOW;
+    f->product_type = KUSD_TYPE;
+    f->suite_mask = KUSD_SUITE;
     for (i = 0; i < nr_cpus; i++) {
         f->prcb_va[i] = f->small_va + PAGE * (1 + i) + (PRCB_PA(i) & 0xfff);
         fixture_map(f, f->prcb_va[i] & ~0xfffull, PRCB_PA(i) & ~0xfffull,
@@ -884,6 +911,10 @@ static void check_header(Fixture *f, uint64_t system_time, uint64_t kdbg_va,
         if (system_time) {
             h->SystemTime = cpu_to_le64(system_time);
         }
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x64.SystemUpTime), ==, f->uptime);
+        h->SystemUpTime = cpu_to_le64(f->uptime);
+        h->ProductType = cpu_to_le32(f->product_type);
+        h->SuiteMask = cpu_to_le32(f->suite_mask);
     } else {
         WinDumpHeader32 *h = &exp->x32;
 
@@ -913,6 +944,10 @@ static void check_header(Fixture *f, uint64_t system_time, uint64_t kdbg_va,
         if (system_time) {
             h->SystemTime = cpu_to_le64(system_time);
         }
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x32.SystemUpTime), ==, f->uptime);
+        h->SystemUpTime = cpu_to_le64(f->uptime);
+        h->ProductType = cpu_to_le32(f->product_type);
+        h->SuiteMask = cpu_to_le32(f->suite_mask);
     }
     assert_same_bytes((uint8_t *)&wd->hdr, (uint8_t *)exp, f->hdr_size,
                       "patched header");
@@ -1206,6 +1241,98 @@ static void test_kdbg_truncated(void)
     write_kdbg(f, 0x720f00);
     hdr_set_kdbg(f, va, va);
     prepare_fails(f, "not mapped");
+    fixture_free(f);
+}
+
+/* ---- 3b. KUSER_SHARED_DATA ---- */
+
+static uint64_t leaf_table(Fixture *f, uint64_t va);
+
+static void kusd_prepare(Fixture *f, const char *warning)
+{
+    g_ptr_array_set_size(warnings, 0);
+    prepare_ok(f, NULL);
+    if (warning) {
+        g_assert(warned(warning));
+        g_assert_cmpuint(warnings->len, ==, 1);
+    } else {
+        g_assert_cmpuint(warnings->len, ==, 0);
+    }
+    check_header(f, 0, f->kdbg_va, 0);
+    windmp_cleanup(&f->wd);
+    f->prepared = false;
+}
+
+/*
+ * SystemUpTime, ProductType and SuiteMask come from KUSER_SHARED_DATA,
+ * each only when it reads and is sane; else the header's stay
+ */
+static void test_kuser(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, false);
+    uint64_t va = f->x64 ? KUSD_VA64 : KUSD_VA32;
+    uint64_t pt = leaf_table(f, va), pte;
+    unsigned idx = f->paging == WIN_DUMP_PAGING_X86 ? (va >> 12) & 1023 :
+                                                      (va >> 12) & 511;
+    unsigned width = f->paging == WIN_DUMP_PAGING_X86 ? 4 : 8;
+
+    /* current values replace the header's stale ones */
+    if (f->x64) {
+        f->hdr.x64.SystemUpTime = cpu_to_le64(123456789);
+        f->hdr.x64.ProductType = cpu_to_le32(1);
+        f->hdr.x64.SuiteMask = cpu_to_le32(0x100);
+    } else {
+        f->hdr.x32.SystemUpTime = cpu_to_le64(123456789);
+        f->hdr.x32.ProductType = cpu_to_le32(1);
+        f->hdr.x32.SuiteMask = cpu_to_le32(0x100);
+    }
+    kusd_prepare(f, NULL);
+
+    /* InterruptTime caught in an update, or negative: the header's */
+    write_kusd(f, KUSD_LOW, KUSD_HIGH, KUSD_HIGH + 1, 2, 0x3ffff);
+    f->uptime = 123456789;
+    f->product_type = 2;
+    f->suite_mask = 0x3ffff;
+    kusd_prepare(f, "InterruptTime is not consistent (High1Time 0x12,"
+                 " High2Time 0x13); keeping the header's SystemUpTime");
+    write_kusd(f, 0, 0x80000000u, 0x80000000u, 1, 0);
+    f->product_type = 1;
+    f->suite_mask = 0;
+    kusd_prepare(f, "InterruptTime is not consistent");
+
+    /* a ProductType or SuiteMask Windows does not have */
+    write_kusd(f, 5, 0, 0, 0, 0x110);
+    f->uptime = 5;
+    f->product_type = 1;
+    f->suite_mask = 0x110;
+    kusd_prepare(f, "ProductType is 0, not 1, 2 or 3; keeping the header's");
+    write_kusd(f, 5, 0, 0, 4, 0x110);
+    kusd_prepare(f, "ProductType is 4");
+    write_kusd(f, 5, 0, 0, 3, 0x40000);
+    f->product_type = 3;
+    f->suite_mask = 0x100;
+    kusd_prepare(f, "SuiteMask 0x40000 has unknown bits");
+
+    /* not mapped, or mapped outside RAM: all three the header's */
+    f->uptime = 123456789;
+    f->product_type = 1;
+    f->suite_mask = 0x100;
+    pte = width == 8 ? ld64(&f->gu, pt + idx * 8) : ld32(&f->gu, pt + idx * 4);
+    if (width == 8) {
+        st64(&f->gu, pt + idx * 8, pte & ~PTE_P);
+    } else {
+        st32(&f->gu, pt + idx * 4, pte & ~PTE_P);
+    }
+    kusd_prepare(f, "cannot read KUSER_SHARED_DATA at ");
+    g_assert(warned("PTE not present"));
+    if (width == 8) {
+        st64(&f->gu, pt + idx * 8, (RAM_SIZE + 0x10000) | PTE_P);
+    } else {
+        st32(&f->gu, pt + idx * 4, (RAM_SIZE + 0x10000) | PTE_P);
+    }
+    kusd_prepare(f, "is not guest RAM");
+    g_assert(warned(f->x64 ? "KUSER_SHARED_DATA at 0xfffff78000000000" :
+                             "KUSER_SHARED_DATA at 0xffdf0000"));
     fixture_free(f);
 }
 
@@ -2349,6 +2476,7 @@ int main(int argc, char **argv)
         { "/windmp/kdbg/fallback/", test_kdbg_fallback },
         { "/windmp/kdbg/none/", test_kdbg_none },
         { "/windmp/kdbg/small/", test_kdbg_small },
+        { "/windmp/kuser/", test_kuser },
         { "/windmp/bugcheck/zero/", test_bugcheck_zero },
         { "/windmp/bugcheck/copied/", test_bugcheck_copied },
         { "/windmp/bugcheck/unmapped/", test_bugcheck_unmapped },
