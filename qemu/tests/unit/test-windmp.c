@@ -960,6 +960,10 @@ typedef struct Sink {
     uint64_t fail_after;        /* fail a write that goes past; 0: never */
     bool failed;
     unsigned calls;
+    /* skips: where each began, how long; whether the last op was one */
+    GArray *skips;              /* of WinDumpRange, file offsets */
+    bool skipped_last;
+    bool fail_skip;
 } Sink;
 
 static bool sink_write(void *opaque, const void *buf, size_t len,
@@ -977,15 +981,39 @@ static bool sink_write(void *opaque, const void *buf, size_t len,
         return false;
     }
     g_byte_array_append(s->out, buf, len);
+    s->skipped_last = false;
+    return true;
+}
+
+/* A seekable output: holes read back as zeros */
+static bool sink_skip(void *opaque, uint64_t len, Error **errp)
+{
+    Sink *s = opaque;
+    WinDumpRange r = { s->out->len, s->out->len + len };
+
+    g_assert_false(s->failed);
+    g_assert_cmpuint(len, >, 0);
+    /* runs of zero pages are one skip */
+    g_assert_false(s->skipped_last);
+    if (s->fail_skip) {
+        s->failed = true;
+        error_setg(errp, "Illegal seek (test)");
+        return false;
+    }
+    g_array_append_val(s->skips, r);
+    g_byte_array_set_size(s->out, s->out->len + len);
+    memset(s->out->data + r.start, 0, len);
+    s->skipped_last = true;
     return true;
 }
 
 static GByteArray *write_ok(Fixture *f)
 {
     Sink s = { .out = g_byte_array_new() };
+    WinDumpSink out = { sink_write, NULL, &s };
     Error *err = NULL;
 
-    if (!windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err)) {
+    if (!windmp_write(&f->wd, &f->gu.g, &out, &err)) {
         g_test_message("windmp_write: %s", error_get_pretty(err));
         g_assert_not_reached();
     }
@@ -1056,11 +1084,46 @@ static void check_output(Fixture *f, GByteArray *out, unsigned ctx_mask)
     check_ram_untouched(f);
 }
 
+/*
+ * Write to a seekable sink; return the file as read back and the skips.
+ * *@writes: how many writes it took.
+ */
+static GByteArray *write_sparse_ok(Fixture *f, GArray **skips,
+                                   unsigned *writes)
+{
+    Sink s = {
+        .out = g_byte_array_new(),
+        .skips = g_array_new(false, false, sizeof(WinDumpRange)),
+    };
+    WinDumpSink out = { sink_write, sink_skip, &s };
+    Error *err = NULL;
+
+    if (!windmp_write(&f->wd, &f->gu.g, &out, &err)) {
+        g_test_message("windmp_write: %s", error_get_pretty(err));
+        g_assert_not_reached();
+    }
+    g_assert_cmpint(f->gu.mapped, ==, 0);
+    g_assert_cmpuint(s.out->len, ==, f->wd.total_size);
+    *skips = s.skips;
+    *writes = s.calls;
+    return s.out;
+}
+
 static void write_and_check(Fixture *f, unsigned ctx_mask)
 {
     GByteArray *out = write_ok(f);
+    GByteArray *sparse;
+    GArray *skips;
+    unsigned writes, cut_hits = f->gu.cut_hits;
 
     check_output(f, out, ctx_mask);
+    /* a seekable output reads back the same */
+    sparse = write_sparse_ok(f, &skips, &writes);
+    /* callers count the maps of one write */
+    f->gu.cut_hits = cut_hits;
+    assert_same_bytes(sparse->data, out->data, out->len, "sparse output");
+    g_byte_array_unref(sparse);
+    g_array_unref(skips);
     g_byte_array_unref(out);
 }
 
@@ -2108,11 +2171,12 @@ static void test_write_fails(void)
 {
     Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, true);
     Sink s = { .out = g_byte_array_new(), .fail_after = 7 * MiB + 123 };
+    WinDumpSink out = { sink_write, NULL, &s };
     Error *err = NULL;
 
     f->gu.map_max = 5000;
     prepare_ok(f, NULL);
-    g_assert_false(windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err));
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, &out, &err));
     assert_err_has(err, "No space left on device (test)");
     g_assert_true(s.failed);
     g_assert_cmpuint(s.out->len, <=, 7 * MiB + 123);
@@ -2123,7 +2187,7 @@ static void test_write_fails(void)
 
     /* failing on the header */
     s = (Sink) { .out = g_byte_array_new(), .fail_after = 1 };
-    g_assert_false(windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err));
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, &out, &err));
     assert_err_has(err, "No space left");
     g_assert_cmpuint(s.calls, ==, 1);
     g_assert_cmpuint(s.out->len, ==, 0);
@@ -2136,16 +2200,153 @@ static void test_write_map_fails(void)
 {
     Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, true);
     Sink s = { .out = g_byte_array_new() };
+    WinDumpSink out = { sink_write, NULL, &s };
     Error *err = NULL;
 
     prepare_ok(f, NULL);
     f->gu.map_fail_pa = HIGH_BASE;
-    g_assert_false(windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err));
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, &out, &err));
     assert_err_has(err, "cannot map guest RAM at 0x100000000");
     g_assert_cmpuint(s.out->len, ==, f->wd.total_size - HIGH_SIZE);
     g_assert_cmpint(f->gu.mapped, ==, 0);
     error_free(err);
     g_byte_array_unref(s.out);
+    fixture_free(f);
+}
+
+/* Is any byte of file page @off shown from an overlay? */
+static bool file_page_overlaid(Fixture *f, uint64_t off)
+{
+    size_t i;
+
+    for (i = 0; i < f->wd.nr_overlays; i++) {
+        uint64_t o = file_offset(f, f->wd.overlays[i].pa);
+
+        if (o < off + PAGE && off < o + f->wd.overlays[i].len) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A seekable output skips exactly the all-zero pages that no context is
+ * shown over, a run of them at a time; a pipe gets every byte.
+ */
+static void test_write_sparse(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, true);
+    g_autoptr(GArray) want = g_array_new(false, false, sizeof(WinDumpRange));
+    g_autoptr(GArray) skips = NULL;
+    g_autoptr(GByteArray) full = NULL, sparse = NULL;
+    Sink s;
+    WinDumpSink out = { sink_write, sink_skip, &s };
+    Error *err = NULL;
+    unsigned full_writes, writes, i;
+    uint64_t off;
+
+    /* a run of zero pages, and a single one */
+    memset(f->gu.low + 0x400000, 0, 0x100000);
+    memset(f->gu.low + 0x520000, 0, PAGE);
+    /* a zero page with a half-zero page next to it */
+    memset(f->gu.low + 0x530000, 0, PAGE + PAGE / 2);
+    /* under a context: the file shows the registers */
+    memset(f->gu.low + (CTX_PA(0) & ~(PAGE - 1)), 0, PAGE);
+    /* at the end of the low runs and the start of the high one: one hole */
+    memset(f->gu.low + RAM_SIZE - 2 * PAGE, 0, 2 * PAGE);
+    memset(f->gu.high, 0, 2 * PAGE);
+    /* the last page: a hole at the end of the file */
+    memset(f->gu.high + HIGH_SIZE - PAGE, 0, PAGE);
+    prepare_ok(f, NULL);
+
+    full = write_ok(f);
+    s = (Sink) { .out = g_byte_array_new() };
+    g_assert_true(windmp_write(&f->wd, &f->gu.g,
+                               &(WinDumpSink) { sink_write, NULL, &s },
+                               &err));
+    full_writes = s.calls;
+    g_byte_array_unref(s.out);
+
+    /* the maximal runs of zero pages without an overlay */
+    for (off = f->hdr_size; off < full->len; off += PAGE) {
+        static const uint8_t zero[PAGE];
+        WinDumpRange *last = want->len ?
+            &g_array_index(want, WinDumpRange, want->len - 1) : NULL;
+
+        if (memcmp(full->data + off, zero, PAGE) ||
+            file_page_overlaid(f, off)) {
+            continue;
+        }
+        if (last && last->end == off) {
+            last->end += PAGE;
+        } else {
+            WinDumpRange r = { off, off + PAGE };
+
+            g_array_append_val(want, r);
+        }
+    }
+    /* 0x400000, 0x520000, 0x530000, the ends of the runs, the last page */
+    g_assert_cmpuint(want->len, ==, 5);
+    g_assert_true(file_page_overlaid(f, file_offset(f, CTX_PA(0))));
+
+    sparse = write_sparse_ok(f, &skips, &writes);
+    assert_same_bytes(sparse->data, full->data, full->len, "sparse output");
+    g_assert_cmpuint(skips->len, ==, want->len);
+    for (i = 0; i < want->len; i++) {
+        g_assert_cmphex(g_array_index(skips, WinDumpRange, i).start, ==,
+                        g_array_index(want, WinDumpRange, i).start);
+        g_assert_cmphex(g_array_index(skips, WinDumpRange, i).end, ==,
+                        g_array_index(want, WinDumpRange, i).end);
+    }
+    /* the file ends in a hole: the sink must give the file its length */
+    g_assert_cmphex(g_array_index(skips, WinDumpRange, skips->len - 1).end,
+                    ==, f->wd.total_size);
+    /* the pages between two holes go out in one write */
+    g_assert_cmpuint(writes, <=, full_writes + skips->len);
+
+    /*
+     * Short maps that end inside pages and contexts: the same file.  A
+     * page split between two maps is written, zero or not.
+     */
+    f->gu.map_max = 5000;
+    g_byte_array_unref(sparse);
+    g_array_unref(skips);
+    sparse = write_sparse_ok(f, &skips, &writes);
+    assert_same_bytes(sparse->data, full->data, full->len, "sparse output");
+    g_assert_cmpuint(skips->len, >=, want->len);
+    for (i = 0; i < skips->len; i++) {
+        WinDumpRange *r = &g_array_index(skips, WinDumpRange, i);
+        unsigned j;
+
+        /* whole pages, only pages that are holes with whole maps */
+        g_assert_cmphex(r->start % PAGE, ==, 0);
+        g_assert_cmphex(r->end % PAGE, ==, 0);
+        for (j = 0; j < want->len; j++) {
+            WinDumpRange *w = &g_array_index(want, WinDumpRange, j);
+
+            if (r->start >= w->start && r->end <= w->end) {
+                break;
+            }
+        }
+        g_assert_cmpuint(j, <, want->len);
+    }
+    f->gu.map_max = 0;
+
+    /* a failing skip fails the dump */
+    s = (Sink) {
+        .out = g_byte_array_new(),
+        .skips = g_array_new(false, false, sizeof(WinDumpRange)),
+        .fail_skip = true,
+    };
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, &out, &err));
+    assert_err_has(err, "Illegal seek (test)");
+    g_assert_cmpuint(s.out->len, ==,
+                     g_array_index(want, WinDumpRange, 0).start);
+    g_assert_cmpint(f->gu.mapped, ==, 0);
+    error_free(err);
+    g_byte_array_unref(s.out);
+    g_array_unref(s.skips);
+    check_ram_untouched(f);
     fixture_free(f);
 }
 
@@ -2533,6 +2734,12 @@ int main(int argc, char **argv)
                     test_hostile_kdbg_noncanonical);
     g_test_add_func("/windmp/write/output-fails", test_write_fails);
     g_test_add_func("/windmp/write/map-fails", test_write_map_fails);
+    g_test_add_data_func("/windmp/write/sparse/lm4",
+                         GINT_TO_POINTER(WIN_DUMP_PAGING_LM4),
+                         test_write_sparse);
+    g_test_add_data_func("/windmp/write/sparse/pae",
+                         GINT_TO_POINTER(WIN_DUMP_PAGING_PAE),
+                         test_write_sparse);
     g_test_add_func("/windmp/paging/lm4", test_paging_lm4);
     g_test_add_func("/windmp/paging/x86-pse36", test_paging_x86);
     g_test_add_func("/windmp/paging/pae-cr3", test_paging_pae);
