@@ -259,6 +259,44 @@ static bool write_fd(void *opaque, const void *buf, size_t len, Error **errp)
     return true;
 }
 
+static bool skip_fd(void *opaque, uint64_t len, Error **errp)
+{
+    DumpState *s = opaque;
+
+    if (lseek(s->fd, len, SEEK_CUR) < 0) {
+        error_setg_errno(errp, errno, "failed to seek in the dump");
+        return false;
+    }
+    s->written_size += len;
+    return true;
+}
+
+/*
+ * Can the dump skip its zero pages?  A hole reads back as zeros only in a
+ * regular file, past its end, at the offset where the next write lands
+ * (not with O_APPEND).  A pipe (libvirt's --bypass-cache) gets every byte.
+ */
+static bool fd_can_skip(int fd)
+{
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+
+    return flags >= 0 && !(flags & O_APPEND) && fstat(fd, &st) == 0 &&
+           S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == st.st_size;
+}
+
+/* A trailing hole was skipped, not written: give the file its length */
+static bool fd_finish(int fd, Error **errp)
+{
+    off_t end = lseek(fd, 0, SEEK_CUR);
+
+    if (end < 0 || ftruncate(fd, end) < 0) {
+        error_setg_errno(errp, errno, "failed to extend the dump");
+        return false;
+    }
+    return true;
+}
+
 void create_win_dump(DumpState *s, Error **errp)
 {
     QemuGuest qg;
@@ -268,6 +306,7 @@ void create_win_dump(DumpState *s, Error **errp)
         .kernel_only = s->win_dmp_kernel,
     };
     g_autofree WinDumpCpu *cpus = NULL;
+    WinDumpSink sink = { .write = write_fd, .opaque = s };
     WinDump wd;
     CPUState *cs;
     unsigned i = 0;
@@ -300,7 +339,9 @@ void create_win_dump(DumpState *s, Error **errp)
         goto out;
     }
     s->total_size = wd.total_size;
-    if (!windmp_write(&wd, &g, write_fd, s, errp)) {
+    sink.skip = fd_can_skip(s->fd) ? skip_fd : NULL;
+    if (!windmp_write(&wd, &g, &sink, errp) ||
+        (sink.skip && !fd_finish(s->fd, errp))) {
         error_prepend(errp, "win-dmp: ");
         /* leave no file behind that could pass for a complete dump */
         if (ftruncate(s->fd, 0) < 0 && errno != EINVAL) {

@@ -27,8 +27,15 @@ CTX64_ALL = 0x10001F
 CTX32_OURS = 0x10037     # FULL | DEBUG | EXTENDED
 
 
-def expected_page(pfn):
-    if pfn % 16 == 5:
+def zero_rule(append=""):
+    """(N, D) of the guest's zero=N/D option: pattern pages with
+    PFN % D < N are zero; without it, PFN % 16 == 5."""
+    m = re.search(r"\bzero=(\w+)/(\w+)", append or "")
+    return (int(m.group(1), 0), int(m.group(2), 0)) if m else None
+
+
+def expected_page(pfn, zero=None):
+    if (pfn % zero[1] < zero[0]) if zero else pfn % 16 == 5:
         return bytes(4096)
     return struct.pack("<QQ", (MAGIC ^ pfn) & M64, ~pfn & M64) * 256
 
@@ -151,15 +158,16 @@ def check_context_regs(ctx, regs, x64, ours=True, label=""):
     return errs
 
 
-def check_pattern(d):
-    """Every pattern page (PFN >= 0x400) in the dump against the formula.
-    Returns the number of pages checked; raises AssertionError."""
+def check_pattern(d, zero=None):
+    """Every pattern page (PFN >= 0x400) in the dump against the formula
+    (zero: the guest's zero_rule()).  Returns the number of pages checked;
+    raises AssertionError."""
     bad = []
     n = 0
     for base, count, off in d.runs:
         for pfn in range(max(base, PATTERN_FROM), base + count):
             o = off + (pfn - base) * 4096
-            if d.data[o:o + 4096] != expected_page(pfn):
+            if d.data[o:o + 4096] != expected_page(pfn, zero):
                 bad.append(pfn)
             n += 1
     assert n > 0, "no pattern page in the dump's runs: nothing was checked"
@@ -283,7 +291,7 @@ def check_dump(d, vm, append, regs=None, current_cpu=0, t0=None, t1=None,
                                    label="header ContextRecord")
     if full and len(d.data) == size:
         try:
-            check_pattern(d)
+            check_pattern(d, zero_rule(append))
         except AssertionError as e:
             errs.append(str(e))
     return errs

@@ -277,6 +277,8 @@ static int opt_panic = -1;
 static int opt_cr3_user = 1;
 static u64 opt_note_size = NOTE_SIZE;
 static u64 opt_descsz = HDR_SIZE;
+/* zero=N/D: pattern pages with PFN % D < N are zero; D = 0: PFN % 16 == 5 */
+static u32 opt_zero_n, opt_zero_d;
 #ifndef __x86_64__
 static int pae = 1;
 #endif
@@ -424,6 +426,17 @@ static void parse_options(void)
             if (!parse_num(w + 7, e, 0, &opt_descsz) || opt_descsz >> 32) {
                 fail("bad option", w);
             }
+        } else if (streq_n(w, "zero=", 5)) {
+            const char *c;
+            u64 n, d;
+            for (c = w + 5; *c && *c != '/'; c++) {
+            }
+            if (!*c || !parse_num(w + 5, c, 0, &n) ||
+                !parse_num(c + 1, e, 0, &d) || !d || n > d || d >> 32) {
+                fail("bad option", w);
+            }
+            opt_zero_n = (u32)n;
+            opt_zero_d = (u32)d;
         } else if (streq_n(w, "poke=", 5)) {
             if (npokes >= MAX_POKES) {
                 fail("too many pokes", w);
@@ -1089,7 +1102,8 @@ static void fill_pattern(void)
             u32 a0 = (u32)pfn ^ 0x4D500000u, a1 = (u32)(pfn >> 32) ^ 0x57494E44u;
             u32 b0 = ~(u32)pfn, b1 = ~(u32)(pfn >> 32);
             int k;
-            if ((pfn & 15) == 5) {
+            if (opt_zero_d ? (u32)pfn % opt_zero_d < opt_zero_n :
+                             (pfn & 15) == 5) {
                 a0 = a1 = b0 = b1 = 0;
             }
             for (k = 0; k < 1024; k += 4) {

@@ -121,7 +121,9 @@ static void convert(const ElfCore *ec)
     }
     check_plan(&wd, &g);
     if (wd.total_size <= FUZZ_MAX_WRITE) {
-        fuzz_assert(windmp_write(&wd, &g, fuzz_sink_write, &sink, &err));
+        WinDumpSink out = { fuzz_sink_write, NULL, &sink };
+
+        fuzz_assert(windmp_write(&wd, &g, &out, &err));
         fuzz_assert(sink.bytes == wd.total_size);
         fuzz_deep_runs++;
     }

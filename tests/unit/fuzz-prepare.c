@@ -239,8 +239,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_plan(&wd, &fg.g);
         fuzz_assert(fg.mapped == 0);
         if (wd.total_size <= FUZZ_MAX_WRITE) {
-            fuzz_assert(windmp_write(&wd, &fg.g, fuzz_sink_write, &sink,
-                                     &err));
+            WinDumpSink out = {
+                fuzz_sink_write, fuzz_sink_skip, &sink
+            };
+
+            fuzz_assert(windmp_write(&wd, &fg.g, &out, &err));
             fuzz_assert(sink.bytes == wd.total_size);
             fuzz_deep_runs += wd.nr_contexts == fg.g.nr_cpus;
         }

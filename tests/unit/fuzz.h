@@ -50,6 +50,8 @@ typedef struct FuzzSink {
 
 bool fuzz_sink_write(void *opaque, const void *buf, size_t len,
                      Error **errp);
+/* Counts the bytes of a hole (the zero pages that a file would skip) */
+bool fuzz_sink_skip(void *opaque, uint64_t len, Error **errp);
 
 /* Read [p, p + len) page by page, up to a budget */
 uint8_t fuzz_touch(const uint8_t *p, uint64_t len, uint64_t *budget);

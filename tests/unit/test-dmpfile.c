@@ -827,7 +827,9 @@ static void test_core_roundtrip(gconstpointer data)
     }
     g_assert_cmpuint(wd.nr_contexts, ==, 2);
     c->d.buf = g_byte_array_new();
-    g_assert_true(windmp_write(&wd, &g, sink, c->d.buf, &err));
+    g_assert_true(windmp_write(&wd, &g,
+                               &(WinDumpSink) { sink, NULL, c->d.buf },
+                               &err));
     g_assert_cmpuint(c->d.buf->len, ==, wd.total_size);
     c->d.first_page = c->sg.hdr_size;
     /* the file shows the contexts over guest RAM: so must the reference */

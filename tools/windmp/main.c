@@ -638,6 +638,7 @@ typedef struct Output {
     uint64_t total;
     uint64_t next_report;
     bool progress;
+    bool sparse;                /* all-zero pages are holes */
 } Output;
 
 /* The temporary file, for the signal handler to remove */
@@ -697,6 +698,33 @@ static bool write_out(void *opaque, const void *buf, size_t len,
     return true;
 }
 
+static bool skip_out(void *opaque, uint64_t len, Error **errp)
+{
+    Output *o = opaque;
+
+    if (lseek(o->fd, len, SEEK_CUR) < 0) {
+        error_setg(errp, "cannot seek in %s: %s", o->path, strerror(errno));
+        return false;
+    }
+    o->written += len;
+    progress(o, false);
+    return true;
+}
+
+/*
+ * A hole reads back as zeros only in a regular file, past its end, at the
+ * offset where the next write lands (not with O_APPEND, as `>>` opens).
+ * A pipe gets every byte.
+ */
+static bool fd_can_skip(int fd)
+{
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+
+    return flags >= 0 && !(flags & O_APPEND) && fstat(fd, &st) == 0 &&
+           S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == st.st_size;
+}
+
 static bool output_open(Output *o, const char *path, const Input *in,
                         Error **errp)
 {
@@ -711,6 +739,7 @@ static bool output_open(Output *o, const char *path, const Input *in,
             error_setg(errp, "refusing to write a crash dump to a terminal");
             return false;
         }
+        o->sparse = fd_can_skip(o->fd);
         return true;
     }
     if (stat(path, &st) == 0 && st.st_dev == in->st.st_dev &&
@@ -730,12 +759,22 @@ static bool output_open(Output *o, const char *path, const Input *in,
         return false;
     }
     cleanup_path = o->tmp;
+    o->sparse = fd_can_skip(o->fd);
     return true;
 }
 
 /* Keep the file only if it is complete */
 static bool output_close(Output *o, bool ok, Error **errp)
 {
+    /* a trailing hole was skipped, not written: give the file its length */
+    if (ok && o->sparse) {
+        off_t end = lseek(o->fd, 0, SEEK_CUR);
+
+        if (end < 0 || ftruncate(o->fd, end) < 0) {
+            error_setg(errp, "cannot write %s: %s", o->path, strerror(errno));
+            ok = false;
+        }
+    }
     if (o->tmp) {
         if (close(o->fd) < 0 && ok) {
             error_setg(errp, "cannot write %s: %s", o->path, strerror(errno));
@@ -815,6 +854,7 @@ static int cmd_convert(Input *in, const char *out_path)
     Error *err = NULL;
     WinDump wd;
     Output o;
+    WinDumpSink sink = { .write = write_out, .opaque = &o };
     bool ok;
 
     if (!in->is_elf) {
@@ -871,7 +911,8 @@ static int cmd_convert(Input *in, const char *out_path)
     }
     o.total = wd.total_size;
     o.progress = !opt_quiet && isatty(STDERR_FILENO) && o.tmp;
-    ok = windmp_write(&wd, &g, write_out, &o, &err);
+    sink.skip = o.sparse ? skip_out : NULL;
+    ok = windmp_write(&wd, &g, &sink, &err);
     if (o.progress && o.written) {
         /* end the progress line, complete or not */
         progress(&o, true);

@@ -416,6 +416,87 @@ static void patch_bugcheck(WinDump *wd, WinDumpSpace *as, GArray *prot)
     }
 }
 
+/*
+ * KUSER_SHARED_DATA: the page the kernel keeps current for user mode, at
+ * a fixed kernel address (x64 keeps it there with LA57 too)
+ */
+#define KUSD_VA64               0xfffff78000000000ull
+#define KUSD_VA32               0xffdf0000ull
+#define KUSD_INTERRUPT_TIME     0x008   /* KSYSTEM_TIME */
+#define KUSD_PRODUCT_TYPE       0x264   /* NT_PRODUCT_TYPE */
+#define KUSD_SUITE_MASK         0x2d0
+#define KUSD_SIZE               0x2d4   /* as far as we read */
+/* NtProductWinNt, NtProductLanManNt, NtProductServer */
+#define PRODUCT_TYPE_MIN        1
+#define PRODUCT_TYPE_MAX        3
+/* VER_SUITE_SMALLBUSINESS (0x1) .. VER_SUITE_MULTIUSERTS (0x20000) */
+#define SUITE_MASK_VALID        0x3ffffu
+
+/*
+ * The driver built the header at boot.  How long the system has been up,
+ * and its product type and suite as they are now (elf2dmp takes these
+ * two from here too), are in KUSER_SHARED_DATA.  Each value replaces the
+ * header's only if it can be read and is sane.
+ */
+static void patch_from_kuser(WinDump *wd, WinDumpSpace *as)
+{
+    uint64_t va = wd->x64 ? KUSD_VA64 : KUSD_VA32;
+    uint8_t ku[KUSD_SIZE];
+    uint32_t low, type, suite;
+    int32_t high1, high2;
+    Error *err = NULL;
+
+    if (!windmp_read_virt(as, va, ku, sizeof(ku), &err)) {
+        windmp_warn(as->g, "cannot read KUSER_SHARED_DATA at 0x%" PRIx64
+                    " (%s); keeping the header's SystemUpTime, ProductType"
+                    " and SuiteMask", va, error_get_pretty(err));
+        error_free(err);
+        return;
+    }
+
+    /*
+     * KSYSTEM_TIME: the kernel writes High2Time, LowPart, then High1Time;
+     * halves that differ were caught in the middle of an update.
+     */
+    low = ldl_le_p(ku + KUSD_INTERRUPT_TIME);
+    high1 = ldl_le_p(ku + KUSD_INTERRUPT_TIME + 4);
+    high2 = ldl_le_p(ku + KUSD_INTERRUPT_TIME + 8);
+    if (high1 != high2 || high1 < 0) {
+        windmp_warn(as->g, "KUSER_SHARED_DATA's InterruptTime is not"
+                    " consistent (High1Time 0x%" PRIx32 ", High2Time 0x%"
+                    PRIx32 "); keeping the header's SystemUpTime",
+                    (uint32_t)high1, (uint32_t)high2);
+    } else {
+        uint64_t up = cpu_to_le64((uint64_t)high1 << 32 | low);
+
+        if (wd->x64) {
+            wd->hdr.x64.SystemUpTime = up;
+        } else {
+            wd->hdr.x32.SystemUpTime = up;
+        }
+    }
+
+    type = ldl_le_p(ku + KUSD_PRODUCT_TYPE);
+    if (type < PRODUCT_TYPE_MIN || type > PRODUCT_TYPE_MAX) {
+        windmp_warn(as->g, "KUSER_SHARED_DATA's ProductType is %" PRIu32
+                    ", not 1, 2 or 3; keeping the header's", type);
+    } else if (wd->x64) {
+        wd->hdr.x64.ProductType = cpu_to_le32(type);
+    } else {
+        wd->hdr.x32.ProductType = cpu_to_le32(type);
+    }
+
+    suite = ldl_le_p(ku + KUSD_SUITE_MASK);
+    if (suite & ~SUITE_MASK_VALID) {
+        windmp_warn(as->g, "KUSER_SHARED_DATA's SuiteMask 0x%" PRIx32
+                    " has unknown bits; keeping the header's", suite);
+    } else if (wd->x64) {
+        wd->hdr.x64.SuiteMask = cpu_to_le32(suite);
+    } else {
+        wd->hdr.x32.SuiteMask = cpu_to_le32(suite);
+    }
+}
+
 static void build_context64(WinContext64 *c, const WinDumpCpu *cpu)
 {
     int i;
@@ -934,6 +1015,7 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
             cpu_to_le32(kdbg_ptr(wd, KDBG_MM_PFN_DATABASE_OFFSET64));
     }
     patch_bugcheck(wd, &as, prot);
+    patch_from_kuser(wd, &as);
     if ((opts && opts->kernel_only) || wd->all_ram) {
         plan_bitmap(wd, &as, prot, opts && opts->kernel_only);
     }

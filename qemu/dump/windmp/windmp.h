@@ -145,6 +145,25 @@ typedef bool (*WinDumpWriteFn)(void *opaque, const void *buf, size_t len,
                                Error **errp);
 
 /*
+ * Move the output @len bytes on without writing them, leaving a hole that
+ * must read back as zeros; false and @errp set on failure
+ */
+typedef bool (*WinDumpSkipFn)(void *opaque, uint64_t len, Error **errp);
+
+/* Where windmp_write() streams the file */
+typedef struct WinDumpSink {
+    WinDumpWriteFn write;
+    /*
+     * NULL when the output cannot seek (a pipe, a socket): every byte is
+     * then written.  Otherwise the all-zero pages are skipped, and when
+     * windmp_write() returns true the sink must still make the file its
+     * full length (ftruncate), as a trailing hole is skipped too.
+     */
+    WinDumpSkipFn skip;
+    void *opaque;
+} WinDumpSink;
+
+/*
  * Is @note (@size bytes, the guest's vmcoreinfo ELF note) a Windows crash
  * dump header?  Checks only its shape: name, sizes and signatures.
  */
@@ -159,9 +178,9 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
                     const void *note, size_t size,
                     const WinDumpOptions *opts, Error **errp);
 
-/* Stream the file planned by windmp_prepare() through @write */
+/* Stream the file planned by windmp_prepare() to @out */
 bool windmp_write(const WinDump *wd, const WinDumpGuest *g,
-                  WinDumpWriteFn write, void *opaque, Error **errp);
+                  const WinDumpSink *out, Error **errp);
 
 void windmp_cleanup(WinDump *wd);
 

@@ -43,6 +43,13 @@
 #define CTX_PA(i)       (0x800040ull + 0x3000 * (i))
 #define CTX_HIGH_PA     (HIGH_BASE + 0x3040)
 #define CTX_OFF         0x3f0
+#define KUSD_PA         0xc40000ull     /* KUSER_SHARED_DATA */
+#define KUSD_VA64       0xfffff78000000000ull
+#define KUSD_VA32       0xffdf0000ull
+#define KUSD_LOW        0x89abcdefu     /* InterruptTime */
+#define KUSD_HIGH       0x12
+#define KUSD_TYPE       3
+#define KUSD_SUITE      0x110
 #define PFN_VA64        0xfffff8000abcd000ull
 #define PFN_VA32        0x8055a000ull
 #define BUG_CODE        0xd1u
@@ -320,6 +327,10 @@ typedef struct Fixture {
     bool prepared;
     uint8_t *low_copy;
     uint8_t *high_copy;
+    /* what the patched header must say, from KUSER_SHARED_DATA or not */
+    uint64_t uptime;
+    uint32_t product_type;
+    uint32_t suite_mask;
 } Fixture;
 
 static uint64_t sext32(uint64_t v)
@@ -499,6 +510,17 @@ static void fixture_map(Fixture *f, uint64_t va, uint64_t pa, uint64_t size)
     map_page(&f->gu, f->paging, f->dtb, va, pa, size);
 }
 
+/* KUSER_SHARED_DATA's InterruptTime, ProductType and SuiteMask */
+static void write_kusd(Fixture *f, uint32_t low, uint32_t high1,
+                       uint32_t high2, uint32_t type, uint32_t suite)
+{
+    st32(&f->gu, KUSD_PA + 0x8, low);
+    st32(&f->gu, KUSD_PA + 0xc, high1);
+    st32(&f->gu, KUSD_PA + 0x10, high2);
+    st32(&f->gu, KUSD_PA + 0x264, type);
+    st32(&f->gu, KUSD_PA + 0x2d0, suite);
+}
+
 /* Point KPRCB[i].Context at @va, a context living in @c0 (+ @c1) */
 static void set_ctx(Fixture *f, unsigned i, uint64_t va, Chunk c0, Chunk c1)
 {
@@ -585,6 +607,11 @@ static Fixture *fixture_new(WinDumpPaging paging, unsigned nr_cpus, bool high)
 
     write_bugcheck(f, BUG_CODE);
     write_kdbg(f, KDBG_PA);
+    fixture_map(f, f->x64 ? KUSD_VA64 : KUSD_VA32, KUSD_PA, PAGE);
+    write_kusd(f, KUSD_LOW, KUSD_HIGH, KUSD_HIGH, KUSD_TYPE, KUSD_SUITE);
+    f->uptime = (uint64_t)KUSD_HIGH << 32 | KUSD_LOW;
+    f->product_type = KUSD_TYPE;
+    f->suite_mask = KUSD_SUITE;
     for (i = 0; i < nr_cpus; i++) {
         f->prcb_va[i] = f->small_va + PAGE * (1 + i) + (PRCB_PA(i) & 0xfff);
         fixture_map(f, f->prcb_va[i] & ~0xfffull, PRCB_PA(i) & ~0xfffull,
@@ -884,6 +911,10 @@ static void check_header(Fixture *f, uint64_t system_time, uint64_t kdbg_va,
         if (system_time) {
             h->SystemTime = cpu_to_le64(system_time);
         }
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x64.SystemUpTime), ==, f->uptime);
+        h->SystemUpTime = cpu_to_le64(f->uptime);
+        h->ProductType = cpu_to_le32(f->product_type);
+        h->SuiteMask = cpu_to_le32(f->suite_mask);
     } else {
         WinDumpHeader32 *h = &exp->x32;
 
@@ -913,6 +944,10 @@ static void check_header(Fixture *f, uint64_t system_time, uint64_t kdbg_va,
         if (system_time) {
             h->SystemTime = cpu_to_le64(system_time);
         }
+        g_assert_cmphex(le64_to_cpu(wd->hdr.x32.SystemUpTime), ==, f->uptime);
+        h->SystemUpTime = cpu_to_le64(f->uptime);
+        h->ProductType = cpu_to_le32(f->product_type);
+        h->SuiteMask = cpu_to_le32(f->suite_mask);
     }
     assert_same_bytes((uint8_t *)&wd->hdr, (uint8_t *)exp, f->hdr_size,
                       "patched header");
@@ -925,6 +960,10 @@ typedef struct Sink {
     uint64_t fail_after;        /* fail a write that goes past; 0: never */
     bool failed;
     unsigned calls;
+    /* skips: where each began, how long; whether the last op was one */
+    GArray *skips;              /* of WinDumpRange, file offsets */
+    bool skipped_last;
+    bool fail_skip;
 } Sink;
 
 static bool sink_write(void *opaque, const void *buf, size_t len,
@@ -942,15 +981,39 @@ static bool sink_write(void *opaque, const void *buf, size_t len,
         return false;
     }
     g_byte_array_append(s->out, buf, len);
+    s->skipped_last = false;
+    return true;
+}
+
+/* A seekable output: holes read back as zeros */
+static bool sink_skip(void *opaque, uint64_t len, Error **errp)
+{
+    Sink *s = opaque;
+    WinDumpRange r = { s->out->len, s->out->len + len };
+
+    g_assert_false(s->failed);
+    g_assert_cmpuint(len, >, 0);
+    /* runs of zero pages are one skip */
+    g_assert_false(s->skipped_last);
+    if (s->fail_skip) {
+        s->failed = true;
+        error_setg(errp, "Illegal seek (test)");
+        return false;
+    }
+    g_array_append_val(s->skips, r);
+    g_byte_array_set_size(s->out, s->out->len + len);
+    memset(s->out->data + r.start, 0, len);
+    s->skipped_last = true;
     return true;
 }
 
 static GByteArray *write_ok(Fixture *f)
 {
     Sink s = { .out = g_byte_array_new() };
+    WinDumpSink out = { sink_write, NULL, &s };
     Error *err = NULL;
 
-    if (!windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err)) {
+    if (!windmp_write(&f->wd, &f->gu.g, &out, &err)) {
         g_test_message("windmp_write: %s", error_get_pretty(err));
         g_assert_not_reached();
     }
@@ -1021,11 +1084,46 @@ static void check_output(Fixture *f, GByteArray *out, unsigned ctx_mask)
     check_ram_untouched(f);
 }
 
+/*
+ * Write to a seekable sink; return the file as read back and the skips.
+ * *@writes: how many writes it took.
+ */
+static GByteArray *write_sparse_ok(Fixture *f, GArray **skips,
+                                   unsigned *writes)
+{
+    Sink s = {
+        .out = g_byte_array_new(),
+        .skips = g_array_new(false, false, sizeof(WinDumpRange)),
+    };
+    WinDumpSink out = { sink_write, sink_skip, &s };
+    Error *err = NULL;
+
+    if (!windmp_write(&f->wd, &f->gu.g, &out, &err)) {
+        g_test_message("windmp_write: %s", error_get_pretty(err));
+        g_assert_not_reached();
+    }
+    g_assert_cmpint(f->gu.mapped, ==, 0);
+    g_assert_cmpuint(s.out->len, ==, f->wd.total_size);
+    *skips = s.skips;
+    *writes = s.calls;
+    return s.out;
+}
+
 static void write_and_check(Fixture *f, unsigned ctx_mask)
 {
     GByteArray *out = write_ok(f);
+    GByteArray *sparse;
+    GArray *skips;
+    unsigned writes, cut_hits = f->gu.cut_hits;
 
     check_output(f, out, ctx_mask);
+    /* a seekable output reads back the same */
+    sparse = write_sparse_ok(f, &skips, &writes);
+    /* callers count the maps of one write */
+    f->gu.cut_hits = cut_hits;
+    assert_same_bytes(sparse->data, out->data, out->len, "sparse output");
+    g_byte_array_unref(sparse);
+    g_array_unref(skips);
     g_byte_array_unref(out);
 }
 
@@ -1206,6 +1304,98 @@ static void test_kdbg_truncated(void)
     write_kdbg(f, 0x720f00);
     hdr_set_kdbg(f, va, va);
     prepare_fails(f, "not mapped");
+    fixture_free(f);
+}
+
+/* ---- 3b. KUSER_SHARED_DATA ---- */
+
+static uint64_t leaf_table(Fixture *f, uint64_t va);
+
+static void kusd_prepare(Fixture *f, const char *warning)
+{
+    g_ptr_array_set_size(warnings, 0);
+    prepare_ok(f, NULL);
+    if (warning) {
+        g_assert(warned(warning));
+        g_assert_cmpuint(warnings->len, ==, 1);
+    } else {
+        g_assert_cmpuint(warnings->len, ==, 0);
+    }
+    check_header(f, 0, f->kdbg_va, 0);
+    windmp_cleanup(&f->wd);
+    f->prepared = false;
+}
+
+/*
+ * SystemUpTime, ProductType and SuiteMask come from KUSER_SHARED_DATA,
+ * each only when it reads and is sane; else the header's stay
+ */
+static void test_kuser(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, false);
+    uint64_t va = f->x64 ? KUSD_VA64 : KUSD_VA32;
+    uint64_t pt = leaf_table(f, va), pte;
+    unsigned idx = f->paging == WIN_DUMP_PAGING_X86 ? (va >> 12) & 1023 :
+                                                      (va >> 12) & 511;
+    unsigned width = f->paging == WIN_DUMP_PAGING_X86 ? 4 : 8;
+
+    /* current values replace the header's stale ones */
+    if (f->x64) {
+        f->hdr.x64.SystemUpTime = cpu_to_le64(123456789);
+        f->hdr.x64.ProductType = cpu_to_le32(1);
+        f->hdr.x64.SuiteMask = cpu_to_le32(0x100);
+    } else {
+        f->hdr.x32.SystemUpTime = cpu_to_le64(123456789);
+        f->hdr.x32.ProductType = cpu_to_le32(1);
+        f->hdr.x32.SuiteMask = cpu_to_le32(0x100);
+    }
+    kusd_prepare(f, NULL);
+
+    /* InterruptTime caught in an update, or negative: the header's */
+    write_kusd(f, KUSD_LOW, KUSD_HIGH, KUSD_HIGH + 1, 2, 0x3ffff);
+    f->uptime = 123456789;
+    f->product_type = 2;
+    f->suite_mask = 0x3ffff;
+    kusd_prepare(f, "InterruptTime is not consistent (High1Time 0x12,"
+                 " High2Time 0x13); keeping the header's SystemUpTime");
+    write_kusd(f, 0, 0x80000000u, 0x80000000u, 1, 0);
+    f->product_type = 1;
+    f->suite_mask = 0;
+    kusd_prepare(f, "InterruptTime is not consistent");
+
+    /* a ProductType or SuiteMask Windows does not have */
+    write_kusd(f, 5, 0, 0, 0, 0x110);
+    f->uptime = 5;
+    f->product_type = 1;
+    f->suite_mask = 0x110;
+    kusd_prepare(f, "ProductType is 0, not 1, 2 or 3; keeping the header's");
+    write_kusd(f, 5, 0, 0, 4, 0x110);
+    kusd_prepare(f, "ProductType is 4");
+    write_kusd(f, 5, 0, 0, 3, 0x40000);
+    f->product_type = 3;
+    f->suite_mask = 0x100;
+    kusd_prepare(f, "SuiteMask 0x40000 has unknown bits");
+
+    /* not mapped, or mapped outside RAM: all three the header's */
+    f->uptime = 123456789;
+    f->product_type = 1;
+    f->suite_mask = 0x100;
+    pte = width == 8 ? ld64(&f->gu, pt + idx * 8) : ld32(&f->gu, pt + idx * 4);
+    if (width == 8) {
+        st64(&f->gu, pt + idx * 8, pte & ~PTE_P);
+    } else {
+        st32(&f->gu, pt + idx * 4, pte & ~PTE_P);
+    }
+    kusd_prepare(f, "cannot read KUSER_SHARED_DATA at ");
+    g_assert(warned("PTE not present"));
+    if (width == 8) {
+        st64(&f->gu, pt + idx * 8, (RAM_SIZE + 0x10000) | PTE_P);
+    } else {
+        st32(&f->gu, pt + idx * 4, (RAM_SIZE + 0x10000) | PTE_P);
+    }
+    kusd_prepare(f, "is not guest RAM");
+    g_assert(warned(f->x64 ? "KUSER_SHARED_DATA at 0xfffff78000000000" :
+                             "KUSER_SHARED_DATA at 0xffdf0000"));
     fixture_free(f);
 }
 
@@ -1969,11 +2159,12 @@ static void test_write_fails(void)
 {
     Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, true);
     Sink s = { .out = g_byte_array_new(), .fail_after = 7 * MiB + 123 };
+    WinDumpSink out = { sink_write, NULL, &s };
     Error *err = NULL;
 
     f->gu.map_max = 5000;
     prepare_ok(f, NULL);
-    g_assert_false(windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err));
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, &out, &err));
     assert_err_has(err, "No space left on device (test)");
     g_assert_true(s.failed);
     g_assert_cmpuint(s.out->len, <=, 7 * MiB + 123);
@@ -1984,7 +2175,7 @@ static void test_write_fails(void)
 
     /* failing on the header */
     s = (Sink) { .out = g_byte_array_new(), .fail_after = 1 };
-    g_assert_false(windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err));
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, &out, &err));
     assert_err_has(err, "No space left");
     g_assert_cmpuint(s.calls, ==, 1);
     g_assert_cmpuint(s.out->len, ==, 0);
@@ -1997,16 +2188,153 @@ static void test_write_map_fails(void)
 {
     Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, true);
     Sink s = { .out = g_byte_array_new() };
+    WinDumpSink out = { sink_write, NULL, &s };
     Error *err = NULL;
 
     prepare_ok(f, NULL);
     f->gu.map_fail_pa = HIGH_BASE;
-    g_assert_false(windmp_write(&f->wd, &f->gu.g, sink_write, &s, &err));
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, &out, &err));
     assert_err_has(err, "cannot map guest RAM at 0x100000000");
     g_assert_cmpuint(s.out->len, ==, f->wd.total_size - HIGH_SIZE);
     g_assert_cmpint(f->gu.mapped, ==, 0);
     error_free(err);
     g_byte_array_unref(s.out);
+    fixture_free(f);
+}
+
+/* Is any byte of file page @off shown from an overlay? */
+static bool file_page_overlaid(Fixture *f, uint64_t off)
+{
+    size_t i;
+
+    for (i = 0; i < f->wd.nr_overlays; i++) {
+        uint64_t o = file_offset(f, f->wd.overlays[i].pa);
+
+        if (o < off + PAGE && off < o + f->wd.overlays[i].len) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A seekable output skips exactly the all-zero pages that no context is
+ * shown over, a run of them at a time; a pipe gets every byte.
+ */
+static void test_write_sparse(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, true);
+    g_autoptr(GArray) want = g_array_new(false, false, sizeof(WinDumpRange));
+    g_autoptr(GArray) skips = NULL;
+    g_autoptr(GByteArray) full = NULL, sparse = NULL;
+    Sink s;
+    WinDumpSink out = { sink_write, sink_skip, &s };
+    Error *err = NULL;
+    unsigned full_writes, writes, i;
+    uint64_t off;
+
+    /* a run of zero pages, and a single one */
+    memset(f->gu.low + 0x400000, 0, 0x100000);
+    memset(f->gu.low + 0x520000, 0, PAGE);
+    /* a zero page with a half-zero page next to it */
+    memset(f->gu.low + 0x530000, 0, PAGE + PAGE / 2);
+    /* under a context: the file shows the registers */
+    memset(f->gu.low + (CTX_PA(0) & ~(PAGE - 1)), 0, PAGE);
+    /* at the end of the low runs and the start of the high one: one hole */
+    memset(f->gu.low + RAM_SIZE - 2 * PAGE, 0, 2 * PAGE);
+    memset(f->gu.high, 0, 2 * PAGE);
+    /* the last page: a hole at the end of the file */
+    memset(f->gu.high + HIGH_SIZE - PAGE, 0, PAGE);
+    prepare_ok(f, NULL);
+
+    full = write_ok(f);
+    s = (Sink) { .out = g_byte_array_new() };
+    g_assert_true(windmp_write(&f->wd, &f->gu.g,
+                               &(WinDumpSink) { sink_write, NULL, &s },
+                               &err));
+    full_writes = s.calls;
+    g_byte_array_unref(s.out);
+
+    /* the maximal runs of zero pages without an overlay */
+    for (off = f->hdr_size; off < full->len; off += PAGE) {
+        static const uint8_t zero[PAGE];
+        WinDumpRange *last = want->len ?
+            &g_array_index(want, WinDumpRange, want->len - 1) : NULL;
+
+        if (memcmp(full->data + off, zero, PAGE) ||
+            file_page_overlaid(f, off)) {
+            continue;
+        }
+        if (last && last->end == off) {
+            last->end += PAGE;
+        } else {
+            WinDumpRange r = { off, off + PAGE };
+
+            g_array_append_val(want, r);
+        }
+    }
+    /* 0x400000, 0x520000, 0x530000, the ends of the runs, the last page */
+    g_assert_cmpuint(want->len, ==, 5);
+    g_assert_true(file_page_overlaid(f, file_offset(f, CTX_PA(0))));
+
+    sparse = write_sparse_ok(f, &skips, &writes);
+    assert_same_bytes(sparse->data, full->data, full->len, "sparse output");
+    g_assert_cmpuint(skips->len, ==, want->len);
+    for (i = 0; i < want->len; i++) {
+        g_assert_cmphex(g_array_index(skips, WinDumpRange, i).start, ==,
+                        g_array_index(want, WinDumpRange, i).start);
+        g_assert_cmphex(g_array_index(skips, WinDumpRange, i).end, ==,
+                        g_array_index(want, WinDumpRange, i).end);
+    }
+    /* the file ends in a hole: the sink must give the file its length */
+    g_assert_cmphex(g_array_index(skips, WinDumpRange, skips->len - 1).end,
+                    ==, f->wd.total_size);
+    /* the pages between two holes go out in one write */
+    g_assert_cmpuint(writes, <=, full_writes + skips->len);
+
+    /*
+     * Short maps that end inside pages and contexts: the same file.  A
+     * page split between two maps is written, zero or not.
+     */
+    f->gu.map_max = 5000;
+    g_byte_array_unref(sparse);
+    g_array_unref(skips);
+    sparse = write_sparse_ok(f, &skips, &writes);
+    assert_same_bytes(sparse->data, full->data, full->len, "sparse output");
+    g_assert_cmpuint(skips->len, >=, want->len);
+    for (i = 0; i < skips->len; i++) {
+        WinDumpRange *r = &g_array_index(skips, WinDumpRange, i);
+        unsigned j;
+
+        /* whole pages, only pages that are holes with whole maps */
+        g_assert_cmphex(r->start % PAGE, ==, 0);
+        g_assert_cmphex(r->end % PAGE, ==, 0);
+        for (j = 0; j < want->len; j++) {
+            WinDumpRange *w = &g_array_index(want, WinDumpRange, j);
+
+            if (r->start >= w->start && r->end <= w->end) {
+                break;
+            }
+        }
+        g_assert_cmpuint(j, <, want->len);
+    }
+    f->gu.map_max = 0;
+
+    /* a failing skip fails the dump */
+    s = (Sink) {
+        .out = g_byte_array_new(),
+        .skips = g_array_new(false, false, sizeof(WinDumpRange)),
+        .fail_skip = true,
+    };
+    g_assert_false(windmp_write(&f->wd, &f->gu.g, &out, &err));
+    assert_err_has(err, "Illegal seek (test)");
+    g_assert_cmpuint(s.out->len, ==,
+                     g_array_index(want, WinDumpRange, 0).start);
+    g_assert_cmpint(f->gu.mapped, ==, 0);
+    error_free(err);
+    g_byte_array_unref(s.out);
+    g_array_unref(s.skips);
+    check_ram_untouched(f);
     fixture_free(f);
 }
 
@@ -2626,6 +2954,7 @@ int main(int argc, char **argv)
         { "/windmp/kdbg/fallback/", test_kdbg_fallback },
         { "/windmp/kdbg/none/", test_kdbg_none },
         { "/windmp/kdbg/small/", test_kdbg_small },
+        { "/windmp/kuser/", test_kuser },
         { "/windmp/bugcheck/zero/", test_bugcheck_zero },
         { "/windmp/bugcheck/copied/", test_bugcheck_copied },
         { "/windmp/bugcheck/unmapped/", test_bugcheck_unmapped },
@@ -2683,6 +3012,12 @@ int main(int argc, char **argv)
                     test_hostile_kdbg_noncanonical);
     g_test_add_func("/windmp/write/output-fails", test_write_fails);
     g_test_add_func("/windmp/write/map-fails", test_write_map_fails);
+    g_test_add_data_func("/windmp/write/sparse/lm4",
+                         GINT_TO_POINTER(WIN_DUMP_PAGING_LM4),
+                         test_write_sparse);
+    g_test_add_data_func("/windmp/write/sparse/pae",
+                         GINT_TO_POINTER(WIN_DUMP_PAGING_PAE),
+                         test_write_sparse);
     g_test_add_func("/windmp/paging/lm4", test_paging_lm4);
     g_test_add_func("/windmp/paging/x86-pse36", test_paging_x86);
     g_test_add_func("/windmp/paging/pae-cr3", test_paging_pae);
