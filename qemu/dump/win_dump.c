@@ -17,6 +17,7 @@
 #include "qapi/error.h"
 #include "qemu/error-report.h"
 #include "hw/core/cpu.h"
+#include "hw/boards.h"
 #include "hw/misc/vmcoreinfo.h"
 #include "system/dma.h"
 #include "win_dump.h"
@@ -301,6 +302,8 @@ void create_win_dump(DumpState *s, Error **errp)
 {
     QemuGuest qg;
     WinDumpGuest g = { .ops = &guest_ops, .opaque = &qg };
+    MachineState *ms = MACHINE(qdev_get_machine());
+    WinDumpRange hotplug;
     WinDumpOptions opts = {
         .system_time = g_get_real_time() * 10 + FILETIME_UNIX_EPOCH,
         .kernel_only = s->win_dmp_kernel,
@@ -321,6 +324,14 @@ void create_win_dump(DumpState *s, Error **errp)
     guest_ram_init(&qg, s);
     g.ram = (WinDumpRange *)qg.ram->data;
     g.nr_ram = qg.ram->len;
+    if (ms->device_memory) {
+        /* DIMMs and virtio-mem: plugged after the header, maybe */
+        hotplug.start = ms->device_memory->base;
+        hotplug.end = hotplug.start +
+                      memory_region_size(&ms->device_memory->mr);
+        g.hotplug = &hotplug;
+        g.nr_hotplug = 1;
+    }
 
     CPU_FOREACH(cs) {
         i++;

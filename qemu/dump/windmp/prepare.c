@@ -156,12 +156,64 @@ bool windmp_note_check(const void *note, size_t size, Error **errp)
     return true;
 }
 
+static gint range_cmp(gconstpointer a, gconstpointer b)
+{
+    const WinDumpRange *x = a, *y = b;
+
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/*
+ * Memory hot-plugged after the guest published its header is RAM that
+ * its runs miss: add it as runs of its own, so that the dump has it.
+ */
+static void add_hotplugged(const WinDumpGuest *g, GArray *runs)
+{
+    guint nr = runs->len, k;
+    size_t h, r;
+
+    for (h = 0; h < g->nr_hotplug; h++) {
+        for (r = 0; r < g->nr_ram; r++) {
+            uint64_t cur = ROUND_UP(MAX(g->hotplug[h].start, g->ram[r].start),
+                                    WIN_DUMP_PAGE_SIZE);
+            uint64_t end = ROUND_DOWN(MIN(g->hotplug[h].end, g->ram[r].end),
+                                      WIN_DUMP_PAGE_SIZE);
+
+            for (k = 0; k < nr && cur < end; k++) {
+                WinDumpRange run = g_array_index(runs, WinDumpRange, k);
+
+                if (run.end <= cur || run.start >= end) {
+                    continue;
+                }
+                if (run.start > cur) {
+                    WinDumpRange add = { cur, run.start };
+                    g_array_append_val(runs, add);
+                }
+                cur = MAX(cur, run.end);
+            }
+            if (cur < end) {
+                WinDumpRange add = { cur, end };
+                g_array_append_val(runs, add);
+            }
+        }
+    }
+    for (k = nr; k < runs->len; k++) {
+        WinDumpRange *add = &g_array_index(runs, WinDumpRange, k);
+
+        windmp_warn(g, "memory at 0x%" PRIx64 "-0x%" PRIx64 " was"
+                    " hot-plugged after the guest published its header;"
+                    " adding it to the runs", add->start, add->end - 1);
+    }
+    g_array_sort(runs, range_cmp);
+}
+
 /* Copy the runs out of the header, checked against guest RAM */
 static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
 {
     uint32_t nr_runs, max_runs;
     uint64_t pages = 0, claimed, prev_end = 0;
-    uint32_t i;
+    g_autoptr(GArray) runs = g_array_new(false, false, sizeof(WinDumpRange));
+    uint32_t i, nr_listed;
 
     if (wd->x64) {
         nr_runs = le32_to_cpu(wd->hdr.x64.PhysicalMemoryBlock.NumberOfRuns);
@@ -192,9 +244,9 @@ static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
         return true;
     }
 
-    wd->extents = g_new(WinDumpRange, nr_runs);
     for (i = 0; i < nr_runs; i++) {
         uint64_t base, count;
+        WinDumpRange run;
 
         if (wd->x64) {
             base = le64_to_cpu(wd->hdr.x64.PhysicalMemoryBlock.Run[i].BasePage);
@@ -223,28 +275,74 @@ static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
                            count << WIN_DUMP_PAGE_BITS)) {
             error_setg(errp, "memory run %" PRIu32 " (0x%" PRIx64 "-0x%"
                        PRIx64 ") is not all guest RAM; the header may be"
-                       " stale (memory hot-plug?) or corrupt", i,
+                       " stale (memory hot-unplug?) or corrupt", i,
                        base << WIN_DUMP_PAGE_BITS,
                        ((base + count) << WIN_DUMP_PAGE_BITS) - 1);
             return false;
         }
         prev_end = (base + count) << WIN_DUMP_PAGE_BITS;
         pages += count;
-        /* adjacent runs are back to back in the file too: one extent */
-        if (wd->nr_extents &&
-            wd->extents[wd->nr_extents - 1].end == base << WIN_DUMP_PAGE_BITS) {
-            wd->extents[wd->nr_extents - 1].end = prev_end;
-        } else {
-            wd->extents[wd->nr_extents].start = base << WIN_DUMP_PAGE_BITS;
-            wd->extents[wd->nr_extents].end = prev_end;
-            wd->nr_extents++;
-        }
+        run.start = base << WIN_DUMP_PAGE_BITS;
+        run.end = prev_end;
+        g_array_append_val(runs, run);
     }
-
     if (pages != claimed) {
         windmp_warn(g, "the header claims %" PRIu64 " pages but its"
                     " runs hold %" PRIu64 "; using the runs", claimed, pages);
     }
+
+    nr_listed = runs->len;
+    add_hotplugged(g, runs);
+    if (runs->len > max_runs) {
+        windmp_warn(g, "with the hot-plugged memory there are %u memory"
+                    " runs, more than the %" PRIu32 " that fit in the"
+                    " header: the dump holds every page of guest RAM"
+                    " behind a bitmap (DumpType 5, FDMP)", runs->len,
+                    max_runs);
+        wd->all_ram = true;
+        return true;
+    }
+    if (runs->len != nr_listed) {
+        pages = 0;
+        for (i = 0; i < runs->len; i++) {
+            WinDumpRange *r = &g_array_index(runs, WinDumpRange, i);
+            uint64_t base = r->start >> WIN_DUMP_PAGE_BITS;
+            uint64_t count = (r->end - r->start) >> WIN_DUMP_PAGE_BITS;
+
+            pages += count;
+            if (wd->x64) {
+                wd->hdr.x64.PhysicalMemoryBlock.Run[i].BasePage =
+                    cpu_to_le64(base);
+                wd->hdr.x64.PhysicalMemoryBlock.Run[i].PageCount =
+                    cpu_to_le64(count);
+            } else {
+                wd->hdr.x32.PhysicalMemoryBlock.Run[i].BasePage =
+                    cpu_to_le32(base);
+                wd->hdr.x32.PhysicalMemoryBlock.Run[i].PageCount =
+                    cpu_to_le32(count);
+            }
+        }
+        if (wd->x64) {
+            wd->hdr.x64.PhysicalMemoryBlock.NumberOfRuns =
+                cpu_to_le32(runs->len);
+        } else {
+            wd->hdr.x32.PhysicalMemoryBlock.NumberOfRuns =
+                cpu_to_le32(runs->len);
+        }
+    }
+
+    /* adjacent runs are back to back in the file too: one extent */
+    wd->extents = g_new(WinDumpRange, runs->len);
+    for (i = 0; i < runs->len; i++) {
+        WinDumpRange *r = &g_array_index(runs, WinDumpRange, i);
+
+        if (wd->nr_extents && wd->extents[wd->nr_extents - 1].end == r->start) {
+            wd->extents[wd->nr_extents - 1].end = r->end;
+        } else {
+            wd->extents[wd->nr_extents++] = *r;
+        }
+    }
+
     if (wd->x64) {
         wd->hdr.x64.PhysicalMemoryBlock.NumberOfPages = cpu_to_le64(pages);
     } else {
@@ -252,6 +350,9 @@ static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
         if (pages > UINT32_MAX) {
             error_setg(errp, "%" PRIu64 " pages do not fit in a 32-bit"
                        " Windows crash dump header", pages);
+            g_free(wd->extents);
+            wd->extents = NULL;
+            wd->nr_extents = 0;
             return false;
         }
         wd->hdr.x32.PhysicalMemoryBlock.NumberOfPages = cpu_to_le32(pages);

@@ -74,6 +74,13 @@ typedef struct WinDumpGuest {
     size_t nr_ram;
     const WinDumpCpu *cpus;
     unsigned nr_cpus;
+    /*
+     * Optional: where memory can be hot-plugged.  RAM there that the
+     * header's runs miss was plugged after the guest published it, and
+     * is added to the runs.
+     */
+    const WinDumpRange *hotplug;
+    size_t nr_hotplug;
 } WinDumpGuest;
 
 typedef struct WinDumpOptions {

@@ -1780,6 +1780,70 @@ static void test_runs_two_ranges(void)
     fixture_free(f);
 }
 
+static uint64_t check_bitmap_output(Fixture *f, GByteArray *out,
+                                    uint32_t signature, uint64_t *present);
+
+/*
+ * RAM plugged after the guest published its header: the part of it the
+ * runs miss becomes runs of its own, in order, and is in the file; RAM
+ * outside the hot-plug area that the runs miss stays out.
+ */
+static void test_runs_hotplug(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, true);
+    WinDumpRange hp[2] = {
+        { 12 * MiB, 12 * MiB + 0x3000 },    /* inside the runs: nothing */
+        { HIGH_BASE - GiB, HIGH_BASE + 2 * HIGH_SIZE },
+    };
+    uint32_t nr;
+
+    /* the guest's runs as it published them: without the high RAM */
+    f->nr_runs = 2;
+    hdr_set_runs(f);
+    f->gu.g.hotplug = hp;
+    f->gu.g.nr_hotplug = 2;
+    prepare_ok(f, NULL);
+    g_assert_cmpuint(warnings->len, ==, 1);
+    g_assert_true(warned("memory at 0x100000000-0x1000fffff was hot-plugged"));
+    nr = le32_to_cpu(f->x64 ? f->wd.hdr.x64.PhysicalMemoryBlock.NumberOfRuns :
+                     f->wd.hdr.x32.PhysicalMemoryBlock.NumberOfRuns);
+    g_assert_cmpuint(nr, ==, 3);
+    /* the file is what a header with all three runs would give */
+    set_run(f, 2, HIGH_BASE / PAGE, HIGH_SIZE / PAGE);
+    f->nr_runs = 3;
+    hdr_set_runs(f);
+    check_header(f, 0, f->kdbg_va, 0);
+    write_and_check(f, 3);
+    fixture_free(f);
+}
+
+/* Hot-plugged RAM that takes the runs past what fits: all RAM, FDMP */
+static void test_runs_hotplug_too_many(gconstpointer data)
+{
+    Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, true);
+    unsigned i, max = f->x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32;
+    WinDumpRange hp = { HIGH_BASE, HIGH_BASE + HIGH_SIZE };
+    uint64_t present;
+    GByteArray *out;
+
+    for (i = 0; i < max - 2; i++) {
+        set_run(f, i, 2 * i, 1);
+    }
+    set_run(f, max - 2, CTX_PA(0) / PAGE, 1);
+    set_run(f, max - 1, CTX_PA(1) / PAGE, 1);
+    f->nr_runs = max;
+    hdr_set_runs(f);
+    f->gu.g.hotplug = &hp;
+    f->gu.g.nr_hotplug = 1;
+    prepare_ok(f, NULL);
+    g_assert_true(warned("more than the"));
+    out = write_ok(f);
+    check_bitmap_output(f, out, WIN_DUMP_BITMAP_FULL, &present);
+    g_assert_cmpuint(present, ==, (RAM_SIZE + HIGH_SIZE) / PAGE);
+    g_byte_array_unref(out);
+    fixture_free(f);
+}
+
 static void test_runs_pages_mismatch(gconstpointer data)
 {
     Fixture *f = fixture_new(GPOINTER_TO_INT(data), 2, true);
@@ -2948,6 +3012,8 @@ int main(int argc, char **argv)
         { "/windmp/kernel/walk/", test_kernel_walk },
         { "/windmp/kernel/dump/", test_kernel_dump },
         { "/windmp/runs/too-many/", test_runs_too_many },
+        { "/windmp/runs/hotplug/", test_runs_hotplug },
+        { "/windmp/runs/hotplug-too-many/", test_runs_hotplug_too_many },
         { "/windmp/happy/crashed-cpu/", test_happy_crashed },
         { "/windmp/happy/short-map/", test_happy_short_map },
         { "/windmp/context/split-page/", test_context_split },
