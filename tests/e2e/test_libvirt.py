@@ -395,6 +395,31 @@ def test_virsh_dump_bypass_cache(lv, crashed, workdir):
         f"--bypass-cache and file dumps differ at {qemu.first_diff(a, b):#x}"
 
 
+def test_virsh_kernel_dump(lv, crashed, workdir):
+    """libvirt has no option for a kernel memory dump: the documented way
+    is the monitor, through virsh.  HMP -w -k and QMP win-dmp-kernel give
+    the same DumpType 5 file, and the domain stays crashed (paused)."""
+    hmp_path = os.path.join(str(workdir), "kernel-hmp.dmp")
+    qmp_path = os.path.join(str(workdir), "kernel-qmp.dmp")
+    out = lv.hmp(crashed["name"], f"dump-guest-memory -w -k {hmp_path}")
+    assert not out.strip(), out
+    args = json.dumps({"execute": "dump-guest-memory", "arguments": {
+        "paging": False, "format": "win-dmp", "win-dmp-kernel": True,
+        "protocol": "file:" + qmp_path}})
+    lv.ok(f"qemu-monitor-command {crashed['name']} '{args}'")
+    with open(hmp_path, "rb") as f:
+        a = f.read()
+    with open(qmp_path, "rb") as f:
+        b = f.read()
+    assert _mask_time(a) == _mask_time(b)
+    d = dmp.Dump(hmp_path)
+    assert d["DumpType"] == 5 and d.bitmap["Signature"] == "SDMP"
+    errs = checks.check_dump(d, crashed["guest"], crashed["append"],
+                             regs=crashed["regs"], current_cpu=0, full=False)
+    assert not errs, "\n".join(errs)
+    assert lv.status(crashed["name"]) == "VM status: paused (guest-panicked)"
+
+
 def test_emulator_finds_firmware(lv, crashed):
     """libvirt ran our build with no -L: it booted (SeaBIOS, the multiboot
     option ROM) with Debian's firmware found on its own; and the domain XML
