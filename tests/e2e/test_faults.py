@@ -932,6 +932,7 @@ def test_windmp_convert_fault(elf_core, windmp_tool, workdir, fault):
                 assert fs.failed, "the FUSE file never failed a write"
         assert rc == 4, f"windmp convert exited {rc}, not 4:\n{err}"
         assert cause in err, err
+        print(f"windmp convert ({fault}): exit {rc}: {err.strip()}")
     out = os.path.join(str(workdir), "ok.dmp")
     r = subprocess.run([windmp_tool, "convert", elf_core, out],
                        capture_output=True, text=True, timeout=300)
