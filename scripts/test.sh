@@ -105,7 +105,17 @@ if [ -w /dev/kvm ] && [ "${WINDMP_ACCEL:-kvm}" = kvm ]; then
     sel=()
     if ! grep -qE '\b(vmx|svm)\b' /proc/cpuinfo; then
         echo "e2e-kvm: this KVM has no VMX/SVM (PVM): x86 guests run under tcg only" >&2
-        sel=(-k "not x86")
+        sel+=(x86)
+    fi
+    # KVM gives a guest 5-level paging only if the host CPU has it
+    if ! grep -qw la57 /proc/cpuinfo; then
+        echo "e2e-kvm: this CPU has no la57: the LA57 guest runs under tcg only" >&2
+        sel+=(la57)
+    fi
+    if [ ${#sel[@]} -gt 0 ]; then
+        k="not ${sel[0]}"
+        [ ${#sel[@]} -gt 1 ] && k+=" and not ${sel[1]}"
+        sel=(-k "$k")
     fi
     echo "== e2e tests (pytest, kvm)" >&2
     WINDMP_ACCEL=kvm WINDMP_MEM_MB=64 /usr/bin/python3 -m pytest \
