@@ -823,13 +823,15 @@ def _settled_usage(pid, vm):
 
 
 def test_no_leak_110_dumps(vm_in, windmp_tool, workdir):
-    """110 win-dmp dumps of a running VM in a row, every way in and both
+    """122 win-dmp dumps of a running VM in a row, every way in and both
     outcomes (QMP sync/detach to a file, fd: pipe, HMP, ENOSPC, a closed
-    pipe): after a warm-up of 12, QEMU's fds and threads are back to
+    pipe; guest RAM unchanged at the end): after a warm-up of 12, over 110
+    more, QEMU's fds and threads are back to
     exactly where they were and its RSS grew by less than 512 KiB (a leak
     of 5 KiB a dump would show; measured here: no growth at all)."""
     vm = vm_in("running")
     pid = vm.proc.pid
+    before = ram(vm, workdir, "before")
     null = "/dev/null"
     counts = {"ok": 0, "failed": 0}
 
@@ -891,6 +893,8 @@ def test_no_leak_110_dumps(vm_in, windmp_tool, workdir):
     assert end[3] - base[3] < 512, \
         f"QEMU's anonymous RSS grew by {end[3] - base[3]} KiB over 110 dumps"
     assert vm.alive()
+    checks.assert_ram_unchanged(before, ram(vm, workdir, "after"),
+                                "110 dumps")
 
 
 # ------------------------------------------------- windmp convert
@@ -1054,6 +1058,7 @@ def test_virsh_dump_fault(lv, lvdom, windmp_tool, workdir, fault, bypass):
             "libvirt's log has no DUMP_COMPLETED naming the closed pipe"
         # what is left: libvirt removes the file of a failed dump
         files = names()
+        assert files == [], f"left behind: {files}"
         data = (_read(path) if fault == "enospc" and os.path.exists(path)
                 else fs.content("guest.dmp") if fs else None)
         leftover = os.path.join(str(workdir), "leftover.dmp")
@@ -1070,3 +1075,32 @@ def test_virsh_dump_fault(lv, lvdom, windmp_tool, workdir, fault, bypass):
     assert vrc == 0, text
     assert lv.status(name) == want
     print(f"{fault} {opts}: virsh exit {rc}: {err.strip()!r}; left: {files}")
+
+
+# ------------------------------------------------- the caller's bytes
+@pytest.mark.parametrize("append", [False, True], ids=["seek", "append"])
+def test_fd_failure_keeps_callers_bytes(vm_in, windmp_tool, workdir, append):
+    """A file passed as fd: that already holds the caller's bytes before
+    where the dump starts (positioned after them, or opened O_APPEND):
+    when the filesystem fills part way, the dump is removed and the
+    caller's bytes stay as they were."""
+    vm = vm_in("paused")
+    prefix = b"caller's own data, before the dump\n" * 200
+    with small_tmpfs(os.path.join(str(workdir), "full")) as d:
+        path = os.path.join(d, "archive")
+        with open(path, "wb") as f:
+            f.write(prefix)
+        fd = os.open(path, os.O_WRONLY | (os.O_APPEND if append else 0))
+        try:
+            os.lseek(fd, 0, os.SEEK_END if not append else os.SEEK_SET)
+            proto = getfd(vm, fd)
+        finally:
+            os.close(fd)
+        err = dump_qmp(vm, proto, False)
+        assert err and CAUSE["enospc"] in err, err
+        ev = dump_completed(vm)
+        assert ev["result"]["status"] == "failed", ev
+        left = _read(path)
+    assert left == prefix, (f"the caller's {len(prefix)} bytes became"
+                            f" {len(left)} bytes after the failed dump")
+    assert vm.alive() and status(vm) == "paused"
