@@ -7,7 +7,7 @@
 # The series (patches/series) lists patch files in order.  A patch holds a
 # commit message and the edits to QEMU's own files; the files that are ours
 # entirely live under qemu/ at their QEMU paths, and a patch adds them with
-# "X-Windmp-Add: path..." lines in its mail header.
+# "X-Windmp-Add: path..." lines in its mail header (patches/README.md).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,13 +15,11 @@ base=$1
 src=$2
 
 cd "$top"
-mapfile -t series < <(grep -v -e '^#' -e '^$' patches/series)
+. scripts/series-lib.sh
+mapfile -t series < <(series_patches)
 
 # every file under qemu/ must be added by exactly one patch
-listed=$(for p in "${series[@]}"; do
-    awk '/^$/ { exit } /^X-Windmp-Add:/ { for (i = 2; i <= NF; i++) print $i }' \
-        "patches/$p"
-done | sort)
+listed=$(for p in "${series[@]}"; do series_adds "patches/$p"; done | sort)
 present=$(cd qemu && find . -type f ! -name '*.pyc' | sed 's|^\./||' | sort)
 if [ "$listed" != "$present" ]; then
     echo "apply-series: files under qemu/ and X-Windmp-Add lines differ:" >&2
@@ -29,7 +27,7 @@ if [ "$listed" != "$present" ]; then
     exit 1
 fi
 
-stamp=$(cat scripts/apply-series.sh patches/series \
+stamp=$(cat scripts/apply-series.sh scripts/series-lib.sh patches/series \
             $(printf 'patches/%s\n' "${series[@]}") \
             $(printf 'qemu/%s\n' $present) | sha256sum | cut -c1-16)
 basestamp=$(cat "$base/VERSION"; stat -c "%Y %i" "$base" "$base/VERSION")
@@ -58,7 +56,7 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for p in "${series[@]}"; do
-    for f in $(awk '/^$/ { exit } /^X-Windmp-Add:/ { for (i = 2; i <= NF; i++) print $i }' "patches/$p"); do
+    for f in $(series_adds "patches/$p"); do
         mkdir -p "$src/$(dirname "$f")"
         cp "qemu/$f" "$src/$f"
     done

@@ -1,19 +1,36 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Set up this machine and build everything: the patched QEMU 10.0
+# Set up this machine and build everything: the patched QEMU
 # (qemu-system-x86_64 only), the standalone core with its unit tests, and the
 # test guest.  Safe to run again: nothing is fetched or rebuilt that is
 # already there and up to date.
 #
-#   QEMU_SRC=/path/to/qemu-10.0   use that tree as the base instead of
-#                                 Debian 13's source package
-#   WINDMP_BUILD=/path            where build output goes (default: build/)
+#   WINDMP_BASE=10.0|10.2         the QEMU the series is applied to:
+#                                 10.0 (default) = Debian 13's 10.0.x
+#                                 (apt-get source qemu/trixie), 10.2 =
+#                                 Debian unstable's 10.2.2 (apt-get source
+#                                 qemu=1:10.2.2+ds-1)
+#   QEMU_SRC=/path/to/qemu        use that tree as the base instead of
+#                                 Debian's source package; its VERSION must
+#                                 be of the WINDMP_BASE series
+#   WINDMP_BUILD=/path            where build output goes (default: build/
+#                                 for 10.0, build/10.2/ for 10.2)
 #   WINDMP_NO_APT=1               do not install packages (not root, or done)
+#   WINDMP_QEMU_ONLY=1            build QEMU only, not the core, windmp and
+#                                 the test guest (they do not depend on the
+#                                 base; test.sh's 10.2 pass uses build/'s)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
-build=${WINDMP_BUILD:-$top/build}
+base_series=${WINDMP_BASE:-10.0}
+case "$base_series" in
+10.0) debsrc=qemu/trixie; defbuild=$top/build ;;
+10.2) debsrc=qemu=1:10.2.2+ds-1; defbuild=$top/build/10.2 ;;
+*)  echo "build: WINDMP_BASE=$base_series: the series is for QEMU 10.0 or 10.2" >&2
+    exit 1 ;;
+esac
+build=${WINDMP_BUILD:-$defbuild}
 mkdir -p "$build"
 build=$(cd "$build" && pwd)
 log() { printf '== %s\n' "$*" >&2; }
@@ -23,6 +40,8 @@ packages=(
     build-essential pkg-config ccache dpkg-dev git rsync
     python3 python3-venv python3-setuptools python3-pytest
     flex bison ninja-build meson/bookworm-backports
+    # QEMU 10.2's configure needs pycotap (bookworm has none)
+    python3-pycotap/bookworm-backports
     libglib2.0-dev zlib1g-dev liblzo2-dev libsnappy-dev libfdt-dev
     libpixman-1-dev
     # the firmware our build uses, and stock QEMU to compare against
@@ -52,11 +71,11 @@ if [ -z "${WINDMP_NO_APT:-}" ]; then
 fi
 meson_version=$(meson --version)
 if ! printf '1.5.0\n%s\n' "$meson_version" | sort -VC; then
-    echo "build: meson $meson_version is too old; QEMU 10.0 needs >= 1.5" >&2
+    echo "build: meson $meson_version is too old; QEMU $base_series needs >= 1.5" >&2
     exit 1
 fi
 
-# --- the base: QEMU 10.0.x ------------------------------------------------
+# --- the base: QEMU 10.0.x or 10.2.x ---------------------------------------
 base=$build/base
 if [ -n "${QEMU_SRC:-}" ]; then
     want="src:$(cd "$QEMU_SRC" && pwd)"
@@ -66,18 +85,19 @@ if [ -n "${QEMU_SRC:-}" ]; then
         rsync -a --exclude=.git --exclude=/build "$QEMU_SRC/" "$base/"
         echo "$want" > "$build/.base"
     fi
-elif [ "$(cut -d: -f1 "$build/.base" 2>/dev/null)" != deb ]; then
-    log "fetching Debian 13's QEMU source (apt-get source qemu/trixie)"
+elif [[ "$(cat "$build/.base" 2>/dev/null)" != "deb:qemu_$base_series".* ]]; then
+    log "fetching Debian's QEMU $base_series source (apt-get source $debsrc)"
     rm -rf "$base" "$build/fetch" && mkdir -p "$build/fetch"
-    (cd "$build/fetch" && apt-get source -q --download-only qemu/trixie \
+    (cd "$build/fetch" && apt-get source -q --download-only "$debsrc" \
         >"$build/fetch.log" 2>&1) || { tail "$build/fetch.log"; exit 1; }
     dpkg-source -q -x "$build"/fetch/qemu_*.dsc "$base" >>"$build/fetch.log"
     echo "deb:$(basename "$build"/fetch/qemu_*.dsc .dsc)" > "$build/.base"
 fi
 version=$(cat "$base/VERSION")
 case "$version" in
-10.0.*) ;;
-*)  echo "build: the base is QEMU $version; this series is for 10.0.x" >&2
+"$base_series".*) ;;
+*)  echo "build: the base is QEMU $version; the series is for 10.0.x and" \
+         "10.2.x, and WINDMP_BASE=$base_series asks for $base_series.x" >&2
     exit 1 ;;
 esac
 log "base: QEMU $version ($(cat "$build/.base"))"
@@ -111,6 +131,10 @@ for d in "${fwdirs[@]}"; do
 done
 
 # --- the core and windmp outside QEMU (also with ASan/UBSan), the guest ---
+if [ -n "${WINDMP_QEMU_ONLY:-}" ]; then
+    log "built: $qbuild/qemu-system-x86_64 (QEMU $version + win-dmp series)"
+    exit 0
+fi
 if [ ! -f "$build/core/build.ninja" ]; then
     meson setup "$build/core" "$top" >/dev/null
 fi

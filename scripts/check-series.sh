@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # Check the series as a maintainer would receive it: export it with
-# git format-patch, run QEMU's checkpatch.pl on every patch, and build every
-# patch on its own (bisectability).  Prints one TAP-like line per check.
+# git format-patch, run QEMU's checkpatch.pl on every patch, apply the
+# exported mbox with git am to a pristine base, and build every patch on its
+# own (bisectability).  Prints one TAP-like line per check.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +27,34 @@ for p in "$out"/*.patch; do
         cat "$out/$name.checkpatch" >&2
     fi
 done
+
+# The mbox one would send (export-series.sh: cover letter and patches)
+# must apply with git am to a pristine base and give the same tree.  The
+# cover letter comes first and has no diff: git am stops on it as an empty
+# patch, and is told to skip that one message only.
+am=$(mktemp -d)
+. "$top/scripts/series-lib.sh"
+n=$(series_patches | wc -l)   # every patch of patches/series, no more
+gitam() {
+    git -C "$am/base" -c user.name=win-dmp -c user.email=win-dmp@localhost \
+        am -q "$@" >>"$out/am.log" 2>&1
+}
+if "$top/scripts/export-series.sh" "$out/series.mbox" >/dev/null 2>"$out/am.log" &&
+   git -C "$src" worktree add -q --detach "$am/base" base >>"$out/am.log" 2>&1 &&
+   { gitam "$out/series.mbox" ||
+     { grep -q '^Patch is empty' "$out/am.log" &&
+       [ "$(git -C "$am/base" rev-parse HEAD)" = "$(git -C "$src" rev-parse base)" ] &&
+       gitam --skip; }; } &&
+   [ "$(git -C "$am/base" rev-list --count base..HEAD)" = "$n" ] &&
+   git -C "$src" diff --quiet HEAD "$(git -C "$am/base" rev-parse HEAD)"; then
+    echo "ok series: git am applies the exported mbox (cover letter and $n patches) to a pristine QEMU $(cat "$src/VERSION")"
+else
+    echo "not ok series: git am of the exported mbox on a pristine QEMU $(cat "$src/VERSION")"
+    tail -20 "$out/am.log" >&2
+fi
+git -C "$src" worktree remove --force "$am/base" 2>/dev/null
+git -C "$src" worktree prune
+rm -rf "$am"
 
 if [ -n "${WINDMP_SKIP_BISECT:-}" ]; then
     echo "check-series: per-patch builds not run (WINDMP_SKIP_BISECT)" >&2

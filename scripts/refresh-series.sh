@@ -2,16 +2,19 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # refresh-series.sh [SRC]: the reverse of apply-series.sh.  After editing
-# the series in SRC (default build/src: amend, fixup and rebase its commits
-# as usual), write each commit back: the files it adds (X-Windmp-Add) to
-# qemu/, its edits to QEMU's files to the diff of its patch.  The messages
-# in patches/ stay as they are.
+# the series in SRC (default build/src: amend, fixup, reword and rebase its
+# commits as usual), write each commit back: the files it adds
+# (X-Windmp-Add) to qemu/, its commit message and its edits to QEMU's files
+# to its patch.  A patch keeps its file name and X-Windmp-Add lines; see
+# patches/README.md.  Refresh from the default base (10.0): its diffs are
+# the ones that apply to both bases.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 src=${1:-${WINDMP_BUILD:-$top/build}/src}
 cd "$top"
-mapfile -t series < <(grep -v -e '^#' -e '^$' patches/series)
+. scripts/series-lib.sh
+mapfile -t series < <(series_patches)
 mapfile -t commits < <(git -C "$src" rev-list --reverse base..HEAD)
 if [ "${#commits[@]}" != "${#series[@]}" ]; then
     echo "refresh-series: $src has ${#commits[@]} commits, the series ${#series[@]}" >&2
@@ -21,7 +24,7 @@ fi
 for i in "${!series[@]}"; do
     p=patches/${series[$i]}
     c=${commits[$i]}
-    mapfile -t adds < <(awk '/^$/ { exit } /^X-Windmp-Add:/ { for (i = 2; i <= NF; i++) print $i }' "$p")
+    mapfile -t adds < <(series_adds "$p")
     excl=()
     for f in "${adds[@]}"; do
         now=$(sha256sum < "qemu/$f" | cut -d' ' -f1)
@@ -35,12 +38,22 @@ for i in "${!series[@]}"; do
         git -C "$src" show "$c:$f" > "qemu/$f"
         excl+=(":(exclude)$f")
     done
-    # keep the header and message, replace the diff
-    awk '/^---$/ { exit } { print }' "$p" > "$p.new"
-    d=$(git -C "$src" diff "$c~1" "$c" -- . "${excl[@]}")
-    if [ -n "$d" ]; then
-        { echo "---"; printf '%s\n' "$d"; } >> "$p.new"
-    fi
+    # the header (From, X-Windmp-Add) stays; subject, message and diff
+    # are the commit's
+    {
+        grep -m1 '^From: ' "$p" || echo "From: win-dmp <win-dmp@localhost>"
+        echo "Subject: [PATCH] $(git -C "$src" log -1 --format=%s "$c")"
+        for f in "${adds[@]}"; do
+            echo "X-Windmp-Add: $f"
+        done
+        echo
+        git -C "$src" log -1 --format=%b "$c" | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'
+        d=$(git -C "$src" diff "$c~1" "$c" -- . "${excl[@]}")
+        if [ -n "$d" ]; then
+            echo "---"
+            printf '%s\n' "$d"
+        fi
+    } > "$p.new"
     mv "$p.new" "$p"
 done
 echo "refresh-series: wrote ${#series[@]} patches from $src" >&2

@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
-# Make apt able to give us what the build needs: trixie's QEMU source and
-# bookworm-backports' meson.  The mirror is taken from the machine's own
+# Make apt able to give us what the build needs: the QEMU source of the two
+# bases (trixie's 10.0.x, sid's 10.2.x) and bookworm-backports' meson and
+# python3-pycotap.  The mirror is taken from the machine's own
 # Debian source list so that no host is named here.
 set -euo pipefail
 
@@ -27,6 +28,12 @@ Suites: trixie
 Components: main
 Signed-By: $keyring
 
+Types: deb-src
+URIs: $mirror
+Suites: sid
+Components: main
+Signed-By: $keyring
+
 Types: deb
 URIs: $mirror
 Suites: bookworm-backports
@@ -35,7 +42,8 @@ Signed-By: $keyring"
 stamp=/var/lib/apt/lists/windmp.stamp
 if [ "$(cat "$list" 2>/dev/null)" != "$want" ] || [ ! -e "$stamp" ]; then
     printf '%s\n' "$want" > "$list"
-    # Only meson may come from backports; everything else stays bookworm's.
+    # Only what is named with /bookworm-backports (meson, python3-pycotap)
+    # comes from backports; everything else stays bookworm's.
     cat > /etc/apt/preferences.d/windmp-backports <<'PREF'
 Package: *
 Pin: release a=bookworm-backports

@@ -176,6 +176,13 @@ def check_pattern(d, zero=None):
     return n
 
 
+# the test guest's KUSER_SHARED_DATA (kuser=none: not mapped), and the
+# stale values of its header
+KUSER = {"SystemUpTime": 0x12 << 32 | 0x89ABCDEF, "ProductType": 3,
+         "SuiteMask": 0x110}
+HDR_KUSER = {"SystemUpTime": 123456789, "ProductType": 1, "SuiteMask": 0x100}
+
+
 def check_dump(d, vm, append, regs=None, current_cpu=0, t0=None, t1=None,
                full=True):
     """The full set of structural checks on a dump of the test guest.
@@ -198,6 +205,11 @@ def check_dump(d, vm, append, regs=None, current_cpu=0, t0=None, t1=None,
          f"DirectoryTableBase {d['DirectoryTableBase']:#x} != {r['dtb']:#x}")
     want(d["MachineImageType"] == (0x8664 if x64 else 0x14C),
          f"MachineImageType {d['MachineImageType']:#x}")
+    if x64:
+        # the dump does not record CR4.LA57: the reader must find it
+        want(d.paging == f"lm{r.get('levels', 4)}",
+             f"the dump reads as {d.paging} paging, the guest has"
+             f" {r.get('levels', 4)} levels")
     want(d["NumberProcessors"] == r["cpus"],
          f"NumberProcessors {d['NumberProcessors']}")
     mask = M64 if x64 else 0xFFFFFFFF
@@ -242,6 +254,10 @@ def check_dump(d, vm, append, regs=None, current_cpu=0, t0=None, t1=None,
     # a bitmap dump's own rules are checked by its tests
     bitmap = d.bitmap is not None
     want(bitmap or d["DumpType"] == 1, f"DumpType {d['DumpType']}")
+    # refreshed from KUSER_SHARED_DATA, when the guest maps it
+    ku = HDR_KUSER if "kuser=none" in append else KUSER
+    for k, v in ku.items():
+        want(d[k] == v, f"{k} {d[k]:#x} != {v:#x}")
     gr = guest_runs(vm)
     want(bitmap or gr and [(b, c) for b, c, _ in d.runs] == gr,
          f"runs {[(hex(b), hex(c)) for b, c, _ in d.runs]} != guest's"

@@ -56,7 +56,8 @@ def stock_bin():
 @pytest.fixture(scope="session")
 def guest_dir():
     d = os.environ.get("WINDMP_GUEST_DIR", DEF_GUEST)
-    elfs = [os.path.join(d, f"windmp-guest{b}.elf") for b in (64, 32)]
+    elfs = [os.path.join(d, f"windmp-guest{b}.elf")
+            for b in (64, "64-la57", 32)]
     if not all(os.path.isfile(e) for e in elfs):
         # build it if the sources are there (the documented command)
         src = os.path.join(REPO, "tests/guest")
@@ -85,6 +86,23 @@ def guest32(guest_dir):
     return _guest(guest_dir, 32)
 
 
+def host_has_la57():
+    with open("/proc/cpuinfo") as f:
+        return any(ln.startswith("flags") and "la57" in ln.split()
+                   for ln in f)
+
+
+def la57_args(accel):
+    """QEMU arguments for the 5-level paging guest (windmp-guest64-la57):
+    TCG emulates LA57 with -cpu max; KVM only passes on the host's."""
+    if accel == "kvm" and not host_has_la57():
+        reason = ("LA57 guest not run under KVM: this host's CPU has no la57"
+                  " in /proc/cpuinfo (it runs under TCG)")
+        print(reason, file=sys.stderr)
+        pytest.skip(reason)
+    return ["-cpu", "max"]
+
+
 class VMFactory:
     """Starts VMs in a work directory; kill_all() ends every one of them."""
 
@@ -97,6 +115,9 @@ class VMFactory:
     def start(self, binary, kernel, append="", ready=True, **kw):
         self.n += 1
         name = kw.pop("name", f"vm{self.n}")
+        if "-la57" in os.path.basename(kernel):
+            kw["extra_args"] = la57_args(self.accel) + list(
+                kw.get("extra_args", ()))
         # nested KVM makes the guest's first touch of each page slow
         kw.setdefault("mem_mb", int(os.environ.get("WINDMP_MEM_MB", "128")))
         vm = qemu.VM(binary, kernel, append, workdir=self.workdir,

@@ -102,7 +102,9 @@ def decode_context(raw, x64):
 class Dump:
     """A parsed dump file (kept in memory)."""
 
-    def __init__(self, path_or_bytes):
+    def __init__(self, path_or_bytes, levels=None):
+        # x64 page-table levels: 4, 5 (LA57) or None to find out
+        self._paging = {None: None, 4: "lm4", 5: "lm5"}[levels]
         if isinstance(path_or_bytes, (bytes, bytearray, memoryview)):
             self.data = bytes(path_or_bytes)
             self.path = "<bytes>"
@@ -158,6 +160,8 @@ class Dump:
             f["SystemTime"] = u64(h, 0xFA8)
             f["Comment"] = h[0xFB0:0x1030].split(b"\0")[0]
             f["SystemUpTime"] = u64(h, 0x1030)
+            f["ProductType"] = u32(h, 0x1040)
+            f["SuiteMask"] = u32(h, 0x1044)
             self.max_runs = 43      # what fits up to ContextRecord
             self.run_off, self.run_size = 0x98, 16
         else:
@@ -178,6 +182,8 @@ class Dump:
             f["ExceptionOffset"] = 0x7D0
             f["Comment"] = h[0x820:0x8A0].split(b"\0")[0]
             f["DumpType"] = u32(h, 0xF88)
+            f["ProductType"] = u32(h, 0xF94)
+            f["SuiteMask"] = u32(h, 0xF98)
             f["RequiredDumpSpace"] = u64(h, 0xFA0)
             f["SystemUpTime"] = u64(h, 0xFB8)
             f["SystemTime"] = u64(h, 0xFC0)
@@ -308,13 +314,31 @@ class Dump:
     # ------------------------------------------------------------ paging
     @property
     def paging(self):
-        if self.x64:
-            return "lm4"
-        return "pae" if self.f["PaeEnabled"] else "x86"
+        if not self.x64:
+            return "pae" if self.f["PaeEnabled"] else "x86"
+        if self._paging is None:
+            # the header does not record CR4.LA57: 5 levels if they read
+            # the header's KDBG better than 4 do
+            self._paging = "lm4"
+            if self._kdbg_score("lm5") > self._kdbg_score("lm4"):
+                self._paging = "lm5"
+        return self._paging
+
+    def _kdbg_score(self, mode):
+        try:
+            pa = self.v2p(self.f["KdDebuggerDataBlock"] + 0x10, mode=mode)
+            return 2 if self.pa_u32(pa) == KDBG_TAG else 1
+        except DumpError:
+            return 0
 
     # per paging mode: entry width, root mask, levels as (name, shift,
     # index bits, may map a large page)
     PAGING = {
+        "lm5": (8, 0x000FFFFFFFFFF000, [("PML5E", 48, 9, False),
+                                        ("PML4E", 39, 9, False),
+                                        ("PDPTE", 30, 9, True),
+                                        ("PDE", 21, 9, True),
+                                        ("PTE", 12, 9, False)]),
         "lm4": (8, 0x000FFFFFFFFFF000, [("PML4E", 39, 9, False),
                                         ("PDPTE", 30, 9, True),
                                         ("PDE", 21, 9, True),
@@ -326,13 +350,15 @@ class Dump:
                                 ("PTE", 12, 10, False)]),
     }
 
-    def v2p(self, va, dtb=None):
+    def v2p(self, va, dtb=None, mode=None):
         """Translate a virtual address through DirectoryTableBase."""
         dtb = self.f["DirectoryTableBase"] if dtb is None else dtb
-        width, root_mask, levels = self.PAGING[self.paging]
-        if self.paging == "lm4":
+        mode = mode or self.paging
+        width, root_mask, levels = self.PAGING[mode]
+        if mode in ("lm4", "lm5"):
+            bits = 48 if mode == "lm4" else 57
             va &= (1 << 64) - 1
-            if va >> 47 not in (0, 0x1FFFF):
+            if va >> (bits - 1) not in (0, (1 << (65 - bits)) - 1):
                 raise DumpError(f"VA {va:#x} is not canonical")
             addr_mask = 0x000FFFFFFFFFF000
         else:

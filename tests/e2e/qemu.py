@@ -395,7 +395,7 @@ def parse_ready(d):
     """Typed view of the READY line."""
     out = dict(d)
     for k in ("cpus", "kdbg", "kdbg_hdr", "dtb", "note", "bugcheck",
-              "pattern_from", "ram_end"):
+              "pattern_from", "ram_end", "levels"):
         if k in d:
             out[k] = _int(d[k])
     for k in ("prcb", "ctx", "ctx_pa"):

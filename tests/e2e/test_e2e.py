@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """
 End-to-end tests of the patched QEMU's win-dmp: boot the windmp test guest
-(x64 and x86, PAE and non-PAE, -smp 2), dump it through QMP (sync and
-detached with query-dump polling and DUMP_COMPLETED), HMP "-w" and a pipe
-("getfd" + "fd:"), and check every header field, each CPU's CONTEXT
-against "info registers -a", the RAM pattern and that guest RAM is
-unchanged. Also the capability reporting and the refusal of paging/filters.
+(x64 with 4- and 5-level paging, x86 PAE and non-PAE, -smp 2), dump it
+through QMP (sync and detached with query-dump polling and DUMP_COMPLETED),
+HMP "-w" and a pipe ("getfd" + "fd:"), and check every header field, each
+CPU's CONTEXT against "info registers -a", the RAM pattern and that guest
+RAM is unchanged. Also the capability reporting and the refusal of paging/filters.
 """
 import os
 import subprocess
@@ -17,11 +17,17 @@ import checks
 import dmp
 import qemu
 
-# name: (guest bits, options, current CPU expected in the header)
+# name: (guest, options, current CPU expected in the header); guest "64"
+# is windmp-guest64.elf, "64-la57" its 5-level paging build (TCG: -cpu max;
+# conftest.py adds it; under KVM it needs a host CPU with la57)
 CONFIGS = {
     "x64": (64, "panic=1", 1),
     "x64-encoded-live": (64, "kdbg=encoded bugcheck=0", 0),
     "x64-kernelcr3": (64, "cr3=kernel panic=0 bugcheck=0x1E,0x1,0x2,0x3,0x4", 0),
+    "la57": ("64-la57", "panic=1", 1),
+    "la57-encoded-live": ("64-la57", "kdbg=encoded bugcheck=0", 0),
+    "la57-kernelcr3": ("64-la57",
+                       "cr3=kernel panic=0 bugcheck=0x1E,0x1,0x2,0x3,0x4", 0),
     "x86pae": (32, "pae=1 panic=1 bugcheck=0x50,0x80001000,0,0x80002000,7", 1),
     "x86": (32, "pae=0 kdbg=encoded", 0),
 }
@@ -70,14 +76,15 @@ def test_qmp_dump(booted, workdir, name):
     assert "win-dmp" not in vm.stderr(), vm.stderr()
 
 
-def test_detached_dump(booted, workdir):
+@pytest.mark.parametrize("name", ["x64", "la57"])
+def test_detached_dump(booted, workdir, name):
     """detach=true: query-dump goes active -> completed with sane progress,
     DUMP_COMPLETED carries the result, and the file is the same dump."""
-    vm = booted("x64")
+    vm = booted(name)
     vm.qmp.events.clear()
     snap = checks.snapshot_dump(vm, workdir, "detach")
     polls, ev = snap["result"]
-    _check(vm, "x64", snap)
+    _check(vm, name, snap)
     size = os.path.getsize(snap["path"])
     assert polls[-1]["status"] == "completed", polls
     assert polls[-1]["completed"] == polls[-1]["total"] == size, polls[-1]
@@ -92,12 +99,13 @@ def test_detached_dump(booted, workdir):
     vm.cont()
 
 
-def test_hmp_dump(booted, workdir):
+@pytest.mark.parametrize("name", ["x64", "la57"])
+def test_hmp_dump(booted, workdir, name):
     """HMP dump-guest-memory -w gives the same checked dump."""
-    vm = booted("x64")
+    vm = booted(name)
     snap = checks.snapshot_dump(vm, workdir, "hmp")
     assert snap["result"].strip() == "", snap["result"]
-    _check(vm, "x64", snap)
+    _check(vm, name, snap)
     vm.cont()
 
 
@@ -114,7 +122,7 @@ def _mask_time(b, x64):
     return b[:o] + bytes(8) + b[o + 8:]
 
 
-@pytest.mark.parametrize("name", ["x64", "x86"])
+@pytest.mark.parametrize("name", ["x64", "la57", "x86"])
 def test_pipe_equals_file(booted, workdir, name):
     """A dump to a pipe (getfd + fd:) has the same bytes as a file dump
     (apart from SystemTime, the time of each dump)."""
@@ -127,7 +135,7 @@ def test_pipe_equals_file(booted, workdir, name):
     pbytes = vm.dump_to_pipe()
     vm.cont()
     assert len(pbytes) == len(fbytes), (len(pbytes), len(fbytes))
-    x64 = name.startswith("x64")
+    x64 = not name.startswith("x86")
     assert _mask_time(pbytes, x64) == _mask_time(fbytes, x64), \
         f"pipe and file dumps differ at {qemu.first_diff(pbytes, fbytes):#x}"
     d = dmp.Dump(pbytes)
@@ -142,8 +150,9 @@ def test_pipe_equals_file(booted, workdir, name):
     {"begin": 0x100000},
     {"length": 0x100000},
 ], ids=["paging", "begin+length", "begin", "length"])
-def test_refuse_paging_and_filter(booted, workdir, extra):
-    vm = booted("x64")
+@pytest.mark.parametrize("name", ["x64", "la57"])
+def test_refuse_paging_and_filter(booted, workdir, extra, name):
+    vm = booted(name)
     path = os.path.join(str(workdir), "refused.dmp")
     args = {"paging": False, "protocol": f"file:{path}", "format": "win-dmp"}
     args.update(extra)
@@ -158,11 +167,13 @@ def test_refuse_paging_and_filter(booted, workdir, extra):
         assert "win-dmp" in out or "-w" in out, out
 
 
-def test_capability_before_ready(vms, qemu_bin, guest64, workdir):
+@pytest.mark.parametrize("bits", [64, "64-la57"], ids=["x64", "la57"])
+def test_capability_before_ready(vms, qemu_bin, guest_dir, workdir, bits):
     """Before the guest publishes its header win-dmp is not offered and a
     dump says why; after READY it is offered; after a reset, not again."""
-    vm = vms.start(qemu_bin, guest64, "panic=1", ready=False,
-                   extra_args=["-S"], name="before-ready")
+    guest = os.path.join(guest_dir, f"windmp-guest{bits}.elf")
+    vm = vms.start(qemu_bin, guest, "panic=1", ready=False,
+                   extra_args=["-S"], name=f"before-ready-{bits}")
     caps = vm.cmd("query-dump-guest-memory-capability")["formats"]
     assert "win-dmp" not in caps, caps
     assert "elf" in caps
@@ -189,11 +200,13 @@ def test_capability_before_ready(vms, qemu_bin, guest64, workdir):
     vm.kill()
 
 
-def test_no_vmcoreinfo_device(vms, qemu_bin, guest64, workdir):
+@pytest.mark.parametrize("bits", [64, "64-la57"], ids=["x64", "la57"])
+def test_no_vmcoreinfo_device(vms, qemu_bin, guest_dir, workdir, bits):
     """Without -device vmcoreinfo win-dmp is never offered and the error
     names the vmcoreinfo device."""
-    vm = vms.start(qemu_bin, guest64, "", ready=False, vmcoreinfo=False,
-                   name="no-vmci")
+    guest = os.path.join(guest_dir, f"windmp-guest{bits}.elf")
+    vm = vms.start(qemu_bin, guest, "", ready=False, vmcoreinfo=False,
+                   name=f"no-vmci-{bits}")
     with pytest.raises(qemu.GuestFailed, match="vmcoreinfo"):
         vm.wait_ready()
     caps = vm.cmd("query-dump-guest-memory-capability")["formats"]
@@ -208,10 +221,11 @@ def test_no_vmcoreinfo_device(vms, qemu_bin, guest64, workdir):
     vm.kill()
 
 
-def test_dump_while_running(booted, workdir):
+@pytest.mark.parametrize("name", ["x64-encoded-live", "la57-encoded-live"])
+def test_dump_while_running(booted, workdir, name):
     """A dump of a running VM (QEMU stops it itself) is valid and the VM
     runs again afterwards; RAM is unchanged (the guest only halts)."""
-    vm = booted("x64-encoded-live")
+    vm = booted(name)
     vm.cont() if vm.cmd("query-status")["status"] != "running" else None
     vm.stop()
     regs = vm.registers()
@@ -225,15 +239,16 @@ def test_dump_while_running(booted, workdir):
     vm.cont()
     checks.assert_ram_unchanged(before, after)
     d = dmp.Dump(path)
-    errs = checks.check_dump(d, vm, CONFIGS["x64-encoded-live"][1],
+    errs = checks.check_dump(d, vm, CONFIGS[name][1],
                              regs=regs, current_cpu=0)
     assert not errs, "\n".join(errs)
 
 
-def test_summary_cli(booted, workdir):
+@pytest.mark.parametrize("name", ["x64", "la57"])
+def test_summary_cli(booted, workdir, name):
     """python3 tests/e2e/dmp.py FILE prints the summary (used by the main
     README)."""
-    vm = booted("x64")
+    vm = booted(name)
     path = os.path.join(str(workdir), "s.dmp")
     vm.dump(path)
     p = subprocess.run([sys.executable, os.path.join(HERE, "dmp.py"), path],
@@ -243,3 +258,5 @@ def test_summary_cli(booted, workdir):
     assert "PAGEDU64" in out and "OwnerTag 'KDBG' through DTB: yes" in out
     assert "consistent" in out and "INCONSISTENT" not in out
     assert "cpu 1:" in out
+    levels = 5 if name == "la57" else 4
+    assert f"(paging lm{levels})" in out, out

@@ -38,6 +38,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import json
 import os
 import re
 import select
@@ -822,13 +823,15 @@ def _settled_usage(pid, vm):
 
 
 def test_no_leak_110_dumps(vm_in, windmp_tool, workdir):
-    """110 win-dmp dumps of a running VM in a row, every way in and both
+    """122 win-dmp dumps of a running VM in a row, every way in and both
     outcomes (QMP sync/detach to a file, fd: pipe, HMP, ENOSPC, a closed
-    pipe): after a warm-up of 12, QEMU's fds and threads are back to
+    pipe; guest RAM unchanged at the end): after a warm-up of 12, over 110
+    more, QEMU's fds and threads are back to
     exactly where they were and its RSS grew by less than 512 KiB (a leak
     of 5 KiB a dump would show; measured here: no growth at all)."""
     vm = vm_in("running")
     pid = vm.proc.pid
+    before = ram(vm, workdir, "before")
     null = "/dev/null"
     counts = {"ok": 0, "failed": 0}
 
@@ -890,3 +893,214 @@ def test_no_leak_110_dumps(vm_in, windmp_tool, workdir):
     assert end[3] - base[3] < 512, \
         f"QEMU's anonymous RSS grew by {end[3] - base[3]} KiB over 110 dumps"
     assert vm.alive()
+    checks.assert_ram_unchanged(before, ram(vm, workdir, "after"),
+                                "110 dumps")
+
+
+# ------------------------------------------------- windmp convert
+@pytest.fixture(scope="module")
+def elf_core(vm_in, tmp_path_factory):
+    """An ELF core of the test guest (QEMU's default format)."""
+    vm = vm_in("paused")
+    path = str(tmp_path_factory.mktemp("core") / "guest.elf")
+    vm.cmd("dump-guest-memory", {"paging": False, "protocol": f"file:{path}"},
+           timeout=qemu.DUMP_TIMEOUT)
+    vm.qmp.events.clear()
+    return path
+
+
+@pytest.mark.parametrize("fault", ["enospc", "eio", "pipe"])
+def test_windmp_convert_fault(elf_core, windmp_tool, workdir, fault):
+    """windmp convert into a full filesystem, a failing one, or a pipe
+    closed part way: exit 4 (cannot write) with the cause, and no file,
+    not even its temporary one; the same convert to a sound place works."""
+    cause = CAUSE[fault]
+    with fault_target(fault, workdir) as (path, pr, fs, left, names):
+        if fault == "pipe":
+            p = subprocess.Popen([windmp_tool, "convert", elf_core, "-"],
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            got = p.stdout.read(LIMIT)
+            p.stdout.close()
+            err = p.stderr.read().decode(errors="replace")
+            rc = p.wait(120)
+            assert len(got) == LIMIT, len(got)
+            assert_not_complete(windmp_tool,
+                                os.path.join(str(workdir), "part.dmp"), got)
+        else:
+            r = subprocess.run([windmp_tool, "convert", elf_core, path],
+                               capture_output=True, text=True, timeout=300)
+            rc, err = r.returncode, r.stdout + r.stderr
+            assert names() == [], f"left behind: {names()}"
+            if fs:
+                assert fs.failed, "the FUSE file never failed a write"
+        assert rc == 4, f"windmp convert exited {rc}, not 4:\n{err}"
+        assert cause in err, err
+        print(f"windmp convert ({fault}): exit {rc}: {err.strip()}")
+    out = os.path.join(str(workdir), "ok.dmp")
+    r = subprocess.run([windmp_tool, "convert", elf_core, out],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rc, text = verify(windmp_tool, out)
+    assert rc == 0, text
+
+
+# ------------------------------------------------- virsh dump
+@pytest.fixture(scope="module")
+def lvdom(lv, guest64):
+    """A libvirt domain whose guest published its header and then reported
+    a panic: <on_crash>preserve</on_crash> leaves it paused
+    (guest-panicked)."""
+    lv.mem_mb = MEM_MB
+    name = "wd-faults"
+    lv.create(name, guest64, "panic=0")
+    g = lv.wait_ready(name)
+    deadline = time.monotonic() + 30
+    while "guest-panicked" not in (st := lv.status(name)):
+        assert time.monotonic() < deadline, f"no panic after READY: {st}"
+        time.sleep(0.2)
+    return dict(name=name, guest=g)
+
+
+def _lv_qmp(lv, name, cmd):
+    r = lv.ok(f"qemu-monitor-command {name} '{{\"execute\":\"{cmd}\"}}'")
+    return json.loads(r.stdout)["return"]
+
+
+def _lv_ram(lv, name, workdir, tag):
+    path = os.path.join(str(workdir), f"ram-{tag}")
+    cmd = json.dumps({"execute": "pmemsave", "arguments": {
+        "val": 0, "size": MEM_MB * MiB, "filename": path}})
+    lv.ok(f"qemu-monitor-command {name} '{cmd}'")
+    data = _read(path)
+    os.unlink(path)
+    assert len(data) == MEM_MB * MiB
+    return data
+
+
+def _iohelpers(path):
+    pids = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if cmd and cmd[0].endswith(b"libvirt_iohelper") and \
+                path.encode() in cmd:
+            pids.append(int(p))
+    return pids
+
+
+LV_CASES = [("enospc", False), ("enospc", True), ("eio", False),
+            ("eio", True), ("helper-killed", False), ("helper-killed", True)]
+
+
+@pytest.mark.parametrize("fault,bypass", LV_CASES,
+                         ids=[f"{f}{'-bypass-cache' if b else ''}"
+                              for f, b in LV_CASES])
+def test_virsh_dump_fault(lv, lvdom, windmp_tool, workdir, fault, bypass):
+    """virsh dump --memory-only --format win-dmp [--bypass-cache] into a
+    full filesystem, a failing one, or with libvirt's I/O helper killed
+    part way: virsh fails naming the cause, QEMU answers, the domain stays
+    crashed (paused, guest-panicked), query-dump says failed, guest RAM is
+    unchanged, and nothing complete is left; a dump afterwards works."""
+    name = lvdom["name"]
+    want = lv.status(name)
+    assert want == "VM status: paused (guest-panicked)", want
+    before = _lv_ram(lv, name, workdir, "before")
+    opts = "--bypass-cache " if bypass else ""
+    with contextlib.ExitStack() as stack:
+        if fault == "enospc":
+            d = stack.enter_context(small_tmpfs(
+                os.path.join(str(workdir), "full")))
+            fs = None
+            names = lambda: sorted(os.listdir(d))          # noqa: E731
+        else:
+            fs = stack.enter_context(FaultFS(
+                os.path.join(str(workdir), "fs"), LIMIT,
+                mode="block" if fault == "helper-killed" else "fail"))
+            d, names = fs.mnt, fs.names
+        path = os.path.join(d, "guest.dmp")
+        cmd = f"dump --memory-only --format win-dmp {opts}{name} {path}"
+        mark = os.path.getsize(lv.log)
+        if fault == "helper-killed":
+            p = lv.popen(cmd)
+            assert fs.blocked.wait(60), "the dump never got going"
+            helpers = _iohelpers(path)
+            assert len(helpers) == 1, f"iohelper processes: {helpers}"
+            os.kill(helpers[0], signal.SIGKILL)
+            fs.release()    # the write it was in returns; it dies
+            try:
+                out, err = p.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                pytest.fail("virsh hangs after its iohelper was killed")
+            rc = p.returncode
+            cause = "unexpected fatal signal 9"
+        else:
+            r = lv.run(cmd)
+            rc, out, err = r.returncode, r.stdout, r.stderr
+            cause = CAUSE[fault]
+        assert rc != 0, f"virsh dump did not fail:\n{out}{err}"
+        assert cause in err, f"virsh does not name {cause!r}:\n{out}{err}"
+        if fs and fault != "helper-killed":
+            assert fs.failed, "the FUSE file never failed a write"
+        # QEMU's side, as libvirt logged its DUMP_COMPLETED: here libvirt
+        # always hands QEMU a pipe to its I/O helper, which failed or died
+        with open(lv.log, errors="replace") as f:
+            f.seek(mark)
+            log = f.read()
+        assert re.search(r"memory-only dump failed: win-dmp: failed to write"
+                         r" the dump: Broken pipe", log), \
+            "libvirt's log has no DUMP_COMPLETED naming the closed pipe"
+        # what is left: libvirt removes the file of a failed dump
+        files = names()
+        assert files == [], f"left behind: {files}"
+        data = (_read(path) if fault == "enospc" and os.path.exists(path)
+                else fs.content("guest.dmp") if fs else None)
+        leftover = os.path.join(str(workdir), "leftover.dmp")
+        if data is not None:
+            assert_not_complete(windmp_tool, leftover, data)
+        lvdom.setdefault("left", {})[f"{fault}{opts}"] = (files, err.strip())
+    q = _lv_qmp(lv, name, "query-dump")
+    assert q["status"] == "failed" and 0 < q["completed"] < q["total"], q
+    assert lv.status(name) == want
+    checks.assert_ram_unchanged(before, _lv_ram(lv, name, workdir, "after"))
+    good = os.path.join(str(workdir), "good.dmp")
+    lv.ok(f"dump --memory-only --format win-dmp {opts}{name} {good}")
+    vrc, text = verify(windmp_tool, good)
+    assert vrc == 0, text
+    assert lv.status(name) == want
+    print(f"{fault} {opts}: virsh exit {rc}: {err.strip()!r}; left: {files}")
+
+
+# ------------------------------------------------- the caller's bytes
+@pytest.mark.parametrize("append", [False, True], ids=["seek", "append"])
+def test_fd_failure_keeps_callers_bytes(vm_in, windmp_tool, workdir, append):
+    """A file passed as fd: that already holds the caller's bytes before
+    where the dump starts (positioned after them, or opened O_APPEND):
+    when the filesystem fills part way, the dump is removed and the
+    caller's bytes stay as they were."""
+    vm = vm_in("paused")
+    prefix = b"caller's own data, before the dump\n" * 200
+    with small_tmpfs(os.path.join(str(workdir), "full")) as d:
+        path = os.path.join(d, "archive")
+        with open(path, "wb") as f:
+            f.write(prefix)
+        fd = os.open(path, os.O_WRONLY | (os.O_APPEND if append else 0))
+        try:
+            os.lseek(fd, 0, os.SEEK_END if not append else os.SEEK_SET)
+            proto = getfd(vm, fd)
+        finally:
+            os.close(fd)
+        err = dump_qmp(vm, proto, False)
+        assert err and CAUSE["enospc"] in err, err
+        ev = dump_completed(vm)
+        assert ev["result"]["status"] == "failed", ev
+        left = _read(path)
+    assert left == prefix, (f"the caller's {len(prefix)} bytes became"
+                            f" {len(left)} bytes after the failed dump")
+    assert vm.alive() and status(vm) == "paused"

@@ -110,7 +110,35 @@ CASES = [
      "DirectoryTableBase", None),
     ("x86-ctx-at-lapic", 32, "pae=0 poke=prcb0+6d0:4=lapic", WARN,
      "processor 0 gets no context", {1}),
+    # --- KUSER_SHARED_DATA: each value only when mapped and sane
+    ("kuser-unmapped", 64, "kuser=none", WARN,
+     "cannot read KUSER_SHARED_DATA at 0xfffff78000000000", ALL),
+    ("kuser-time-torn", 64, "poke=kuser+c:4=13", WARN,
+     "InterruptTime is not consistent (High1Time 0x13, High2Time 0x12)", ALL),
+    ("kuser-product-type-bad", 64, "poke=kuser+264:4=7", WARN,
+     "ProductType is 7, not 1, 2 or 3", ALL),
+    ("kuser-suite-mask-bad", 64, "poke=kuser+2d0:4=80000110", WARN,
+     "SuiteMask 0x80000110 has unknown bits", ALL),
+    ("x86-kuser-unmapped", 32, "pae=0 kuser=none", WARN,
+     "cannot read KUSER_SHARED_DATA at 0xffdf0000", ALL),
+    ("la57-kuser-unmapped", "64-la57", "kuser=none", WARN,
+     "cannot read KUSER_SHARED_DATA at 0xfffff78000000000", ALL),
+    # --- 5-level paging: the same refusals and warnings
+    ("la57-kdbg-garbage", "64-la57", "poke=hdr+80:8=ff7ff80012345000", REFUSE,
+     "KDBG", None),
+    ("la57-ctx-at-pml5", "64-la57", f"poke=prcb0+{PRCB_CTX:x}:8=pml4", WARN,
+     "processor 0 gets no context", {1}),
 ]
+
+# the header fields a KUSER_SHARED_DATA case must leave as the guest's
+KUSER_KEPT = {
+    "kuser-unmapped": ("SystemUpTime", "ProductType", "SuiteMask"),
+    "kuser-time-torn": ("SystemUpTime",),
+    "kuser-product-type-bad": ("ProductType",),
+    "kuser-suite-mask-bad": ("SuiteMask",),
+    "x86-kuser-unmapped": ("SystemUpTime", "ProductType", "SuiteMask"),
+    "la57-kuser-unmapped": ("SystemUpTime", "ProductType", "SuiteMask"),
+}
 
 
 def looks_valid(path):
@@ -157,6 +185,12 @@ def test_hostile(vms, qemu_bin, guest_dir, workdir, case):
             assert msg in warnings, f"no warning {msg!r}; stderr: {warnings!r}"
         d = dmp.Dump(path)
         errs = checks.check_structure(d, vm)
+        if name in KUSER_KEPT:
+            for k, v in checks.KUSER.items():
+                if k in KUSER_KEPT[name]:
+                    v = checks.HDR_KUSER[k]
+                if d[k] != v:
+                    errs.append(f"{k} {d[k]:#x} != {v:#x}")
         # every dumped page is guest RAM, but for the contexts written
         ram_ctx = {i: pa for i, pa in enumerate(vm.ready["ctx_pa"])}
         written = set(ram_ctx) if ctxs == ALL else ctxs

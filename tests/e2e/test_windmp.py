@@ -42,6 +42,7 @@ import test_hostile
 CONFIGS = {
     "x64": (64, "panic=1", 1),
     "x64-encoded-live": (64, "kdbg=encoded bugcheck=0", 0),
+    "la57": ("64-la57", "panic=1", 1),
     "x86pae": (32, "pae=1 panic=1", 1),
     "x86": (32, "pae=0", 0),
 }
@@ -150,7 +151,7 @@ class Snap:
         self.tool, self.dir, self.name = tool, d, name
         self.vm, self.ready, self.regs = vm, vm.ready, regs
         self.bits, self.opts, self.cur = bits, opts, cur
-        self.arch = "x64" if bits == 64 else "x86"
+        self.arch = "x64" if str(bits).startswith("64") else "x86"
         self.elf = {}
         self.t = {}
         self.dmp = None
@@ -579,6 +580,9 @@ def test_info_dmp_json(ours, tool):
     assert h(j["machine"]) == (0x8664 if x64 else 0x14C)
     if not x64:
         assert j["pae"] is (r["arch"] == "x86pae")
+    else:
+        # found by reading the KDBG: the dump does not record CR4.LA57
+        assert j["paging_levels"] == r["levels"], j["paging_levels"]
     assert j["number_processors"] == r["cpus"] == len(j["processors"])
     ip, sp, ax = ("rip", "rsp", "rax") if x64 else ("eip", "esp", "eax")
     for i, pr in enumerate(j["processors"]):
@@ -669,6 +673,21 @@ def test_read(ours, tool):
         assert f"{va:#x}" in p.err and "memory not available" in p.err, \
             p.err
         assert p.stdout == b""
+    if ours.ready.get("levels") == 5:
+        # 4 levels on an LA57 guest's tables reach nothing; --paging says
+        for f in (ours.dmp, ours.elf["np"]):
+            p = run(tool, "read", f, f"--virt={kdbg:#x}", "16", "--paging=4")
+            assert p.returncode == EXIT_FAIL, p.err
+            assert "is not canonical (48-bit)" in p.err, p.err
+            p = run(tool, "read", f, f"--virt={kdbg:#x}", "16", "--paging=5")
+            assert p.returncode == 0 and "|" in p.out, p.err
+        p = run(tool, "info", ours.dmp, "--paging=4")
+        assert p.returncode == 0, p.err
+        assert "does NOT read as KDBG" in p.out, p.out
+        p = run(tool, "verify", ours.dmp, "--paging=4")
+        assert p.returncode == EXIT_FAIL, p.out
+        p = run(tool, "read", ours.dmp, "--phys=0x1000", "--paging=3")
+        assert p.returncode == EXIT_USAGE and "4 or 5" in p.err, p.err
     # physical memory outside the runs: not in the dump
     p = run(tool, "read", ours.dmp, "--phys=0", "16")
     assert p.returncode == EXIT_FAIL
@@ -855,6 +874,10 @@ DMP_CORRUPT = [
      " be read through DirectoryTableBase"),
     ("dtb-garbage", ("poke", 0x10, "<Q", 0x7000000), EXIT_OK, EXIT_FAIL,
      "cannot be read through DirectoryTableBase"),
+    # every page is there, but readers size the file from the header
+    ("required-space-past-end", ("poke", 0xFA0, "<Q", 1 << 40), EXIT_OK,
+     EXIT_FAIL, "less than its RequiredDumpSpace 0x10000000000: truncated,"
+     " or a damaged header"),
 ]
 
 
@@ -963,9 +986,11 @@ HOSTILE_REFUSE = ["runs-43", "run-beyond-ram", "run-on-lapic", "runs-overlap",
                   # PT_LOADs hold firmware (pc.bios at 0xfffc0000, the PAM
                   # read-only BIOS shadow in 0xc0000-0xfffff), which the
                   # in-tree backend leaves out of "guest RAM".
-                  "run-pci-hole-rom", "run-on-bios-shadow"]
+                  "run-pci-hole-rom", "run-on-bios-shadow",
+                  "la57-kdbg-garbage"]
 HOSTILE_WARN = ["nproc-1-of-2", "ctx-at-pml4", "ctx-at-lapic",
-                "bugcheckdata-garbage", "x86-ctx-at-lapic"]
+                "bugcheckdata-garbage", "x86-ctx-at-lapic", "kuser-unmapped",
+                "kuser-time-torn", "la57-ctx-at-pml5"]
 _HOSTILE = {c[0]: c for c in test_hostile.CASES}
 
 
@@ -992,7 +1017,7 @@ def test_hostile_core(vms, qemu_bin, guest_dir, tool, workdir, name):
     got = sorted(re.findall(r"^windmp: warning: (.*)$", p.err, re.M))
     assert want and got == want, (got, want)
     assert msg in "\n".join(got)
-    arch = "x64" if bits == 64 else "x86"
+    arch = "x64" if str(bits).startswith("64") else "x86"
     a, b = read(out), read(path)
     assert len(a) == len(b)
     off = qemu.first_diff(mask_time(a, arch), mask_time(b, arch))

@@ -21,12 +21,26 @@ typedef unsigned long ulong;
 #define ARCH_NAME       "x64"
 #define HDR_SIZE        0x2000
 #define MAX_RUNS        42
-#define KVA_DIRECT      0xFFFFF80000000000ULL  /* 2 MiB pages, all RAM */
-#define KVA_ALIAS1G     0xFFFFF88000000000ULL  /* one 1 GiB page -> pa 0 */
-#define KVA_SMALL       0xFFFFF90000000000ULL  /* 4 KiB pages */
+#ifdef LA57
+/*
+ * 5-level paging: the kernel lives where Windows puts it with LA57, above
+ * the 48-bit canonical range, so that 4 levels cannot reach it.  PML5
+ * entry KVA_PML5 leads to the same PML4 layout as without LA57.
+ */
+#define KVA_HIGH        0xFF7F000000000000ULL
+#define KVA_PML5        0x17F
+#define PAGING_LEVELS   "5"
+#else
+#define KVA_HIGH        0xFFFF000000000000ULL
+#define PAGING_LEVELS   "4"
+#endif
+#define KVA_DIRECT      (KVA_HIGH | 0xF80000000000ULL)  /* 2 MiB pages, all RAM */
+#define KVA_ALIAS1G     (KVA_HIGH | 0xF88000000000ULL)  /* one 1 GiB page -> pa 0 */
+#define KVA_SMALL       (KVA_HIGH | 0xF90000000000ULL)  /* 4 KiB pages */
 #define RAM_LIMIT       (64ULL << 30)          /* direct map covers this much */
 #define SX(va)          ((u64)(va))
 #define DEF_BUGCHECK    { 0xD1, 0xFFFFF80000001000ULL, 2, 0, 0xFFFFF80000002000ULL }
+#define KUSER_VA        0xFFFFF78000000000ULL  /* also with LA57 */
 #else
 #define ARCH_NAME       (pae ? "x86pae" : "x86")
 #define HDR_SIZE        0x1000
@@ -37,7 +51,17 @@ typedef unsigned long ulong;
 /* Windows x86 stores 32-bit VAs sign-extended in KDBG fields */
 #define SX(va)          ((u64)(long long)(int)(u32)(va))
 #define DEF_BUGCHECK    { 0xD1, 0x80001000ULL, 2, 0, 0x80002000ULL }
+#define KUSER_VA        0xFFDF0000ULL
 #endif
+
+/* KUSER_SHARED_DATA now; the header keeps stale boot-time values */
+#define KUSER_INTERRUPT_LOW     0x89ABCDEFu
+#define KUSER_INTERRUPT_HIGH    0x12u
+#define KUSER_PRODUCT_TYPE      3u          /* NtProductServer */
+#define KUSER_SUITE_MASK        0x110u      /* TERMINAL | SINGLEUSERTS */
+#define HDR_SYSTEM_UPTIME       123456789ULL
+#define HDR_PRODUCT_TYPE        1u
+#define HDR_SUITE_MASK          0x100u
 #define NOTE_SIZE       (24 + HDR_SIZE)
 
 /* slots of the 4 KiB region */
@@ -275,6 +299,7 @@ static int opt_kdbg_encoded;
 static u64 opt_bugcheck[5] = DEF_BUGCHECK;
 static int opt_panic = -1;
 static int opt_cr3_user = 1;
+static int opt_kuser = 1;
 static u64 opt_note_size = NOTE_SIZE;
 static u64 opt_descsz = HDR_SIZE;
 /* zero=N/D: pattern pages with PFN % D < N are zero; D = 0: PFN % 16 == 5 */
@@ -418,6 +443,14 @@ static void parse_options(void)
                 fail("bad option", w);
             }
 #endif
+        } else if (streq_n(w, "kuser=", 6)) {
+            if (streq_n(w + 6, "none", 5)) {
+                opt_kuser = 0;
+            } else if (streq_n(w + 6, "mapped", 7)) {
+                opt_kuser = 1;
+            } else {
+                fail("bad option", w);
+            }
         } else if (streq_n(w, "note_size=", 10)) {
             if (!parse_num(w + 10, e, 0, &opt_note_size) || opt_note_size >> 32) {
                 fail("bad option", w);
@@ -685,13 +718,31 @@ static int chunk_has_ram(u64 pa, u64 size)
 }
 
 #ifdef __x86_64__
+#ifdef LA57
+extern u32 la57_on;
+#endif
+
 static void build_page_tables(void)
 {
     u64 pml4, id_pdpt, id_pd, dm_pdpt, al_pdpt, sm_pdpt, sm_pd, sm_pt, pa;
     u64 *t;
     int slot;
 
+#ifdef LA57
+    u64 pml5, user_pml4;
+
+    if (!la57_on) {
+        fail("this CPU has no 5-level paging (LA57): use -cpu max or"
+             " -cpu qemu64,+la57 (TCG)", 0);
+    }
+    /* the identity map and the kernel share one PML4 */
+    kernel_cr3 = pml5 = alloc_pt();
+    pml4 = alloc_pt();
+    w64(pml5 + 0 * 8, pml4 | PTE);
+    w64(pml5 + KVA_PML5 * 8, pml4 | PTE);
+#else
     kernel_cr3 = pml4 = alloc_pt();
+#endif
     /* identity map of the low 4 MiB (2 x 2 MiB) */
     id_pdpt = alloc_pt();
     id_pd = alloc_pt();
@@ -728,10 +779,35 @@ static void build_page_tables(void)
         w64(sm_pt + slot * 8, small_slot_pa(slot) | PTE | PTE_G |
             (slot == SLOT_LAPIC ? PTE_PCD | PTE_PWT : 0));
     }
+    /* KUSER_SHARED_DATA: 4 KiB, below the kernel */
+    if (opt_kuser) {
+        u64 ku_pml4, ku_pdpt, ku_pd, ku_pt;
+#ifdef LA57
+        ku_pml4 = alloc_pt();
+        w64(pml5 + ((KUSER_VA >> 48) & 511) * 8, ku_pml4 | PTE);
+#else
+        ku_pml4 = pml4;
+#endif
+        ku_pdpt = alloc_pt();
+        ku_pd = alloc_pt();
+        ku_pt = alloc_pt();
+        w64(ku_pml4 + ((KUSER_VA >> 39) & 511) * 8, ku_pdpt | PTE);
+        w64(ku_pdpt + ((KUSER_VA >> 30) & 511) * 8, ku_pd | PTE);
+        w64(ku_pd + ((KUSER_VA >> 21) & 511) * 8, ku_pt | PTE);
+        w64(ku_pt + ((KUSER_VA >> 12) & 511) * 8, KUSER_PA | PTE | PTE_G);
+    }
     /* "user" address space: only the low identity 4 MiB */
+#ifdef LA57
+    user_cr3 = alloc_pt();
+    user_pml4 = alloc_pt();
+    w64(user_cr3, user_pml4 | PTE);
+    w64(user_pml4, id_pdpt | PTE);
+    cr4_bits = 0x1020;  /* PAE, LA57 (already on) */
+#else
     user_cr3 = alloc_pt();
     w64(user_cr3, id_pdpt | PTE);
     cr4_bits = 0x20;    /* PAE (already on) */
+#endif
     load_cr3(kernel_cr3, 0);
 }
 
@@ -764,6 +840,12 @@ static void build_page_tables(void)
             w64(sm_pt + slot * 8, small_slot_pa(slot) | PTE |
                 (slot == SLOT_LAPIC ? PTE_PCD | PTE_PWT : 0));
         }
+        if (opt_kuser) {
+            u64 ku_pt = alloc_pt();
+            w64(pd[KUSER_VA >> 30] + ((KUSER_VA >> 21) & 511) * 8,
+                ku_pt | PTE);
+            w64(ku_pt + ((KUSER_VA >> 12) & 511) * 8, KUSER_PA | PTE);
+        }
         user_pdpt = alloc_pt();
         w64(user_pdpt, pd[0] | PTE_P);  /* pd[0] holds only the identity map */
         user_cr3 = user_pdpt;
@@ -783,6 +865,11 @@ static void build_page_tables(void)
         for (slot = 0; slot <= SLOT_LAPIC; slot++) {
             w32(sm_pt + slot * 4, (u32)(small_slot_pa(slot) | PTE |
                 (slot == SLOT_LAPIC ? PTE_PCD | PTE_PWT : 0)));
+        }
+        if (opt_kuser) {
+            u64 ku_pt = alloc_pt();
+            w32(pd + (KUSER_VA >> 22) * 4, (u32)(ku_pt | PTE));
+            w32(ku_pt + ((KUSER_VA >> 12) & 1023) * 4, (u32)(KUSER_PA | PTE));
         }
         w32(upd, 0 | PTE | PTE_PS);
         user_cr3 = upd;
@@ -842,6 +929,14 @@ static void build_structures(void)
     w32(LIST2_PA + 4, (u32)(KVA_DIRECT + LIST2_PA));
     w32(PFNDB_PA, 0x84000000u);
 #endif
+
+    /* KUSER_SHARED_DATA: InterruptTime, ProductType, SuiteMask */
+    memset(P(KUSER_PA), 0, PAGE);
+    w32(KUSER_PA + 0x8, KUSER_INTERRUPT_LOW);
+    w32(KUSER_PA + 0xC, KUSER_INTERRUPT_HIGH);  /* High1Time */
+    w32(KUSER_PA + 0x10, KUSER_INTERRUPT_HIGH); /* High2Time */
+    w32(KUSER_PA + 0x264, KUSER_PRODUCT_TYPE);
+    w32(KUSER_PA + 0x2D0, KUSER_SUITE_MASK);
 
     /* KiBugcheckData */
 #ifdef __x86_64__
@@ -947,7 +1042,9 @@ static void build_structures(void)
     w64(h + 0xFA8, 0x01DA5A2B3C4D5E6FULL);   /* SystemTime (2024) */
     memset(P(h + 0xFB0), 0, 128);
     memcpy(P(h + 0xFB0), "windmp test guest", 18);
-    w64(h + 0x1030, 123456789ULL);      /* SystemUpTime */
+    w64(h + 0x1030, HDR_SYSTEM_UPTIME);
+    w32(h + 0x1040, HDR_PRODUCT_TYPE);
+    w32(h + 0x1044, HDR_SUITE_MASK);
 #else
     w32(h + 0x04, 0x504D5544);          /* "DUMP" */
     w32(h + 0x10, (u32)kernel_cr3);
@@ -986,7 +1083,9 @@ static void build_structures(void)
     memcpy(P(h + 0x820), "windmp test guest", 18);
     w32(h + 0xF88, 1);                  /* DumpType full */
     w64(h + 0xFA0, 0x1000 + total_pages * PAGE);
-    w64(h + 0xFB8, 123456789ULL);       /* SystemUpTime */
+    w32(h + 0xF94, HDR_PRODUCT_TYPE);
+    w32(h + 0xF98, HDR_SUITE_MASK);
+    w64(h + 0xFB8, HDR_SYSTEM_UPTIME);
     w64(h + 0xFC0, 0x01DA5A2B3C4D5E6FULL);   /* SystemTime */
 #endif
 }
@@ -1004,6 +1103,7 @@ static const struct { const char *name; u64 pa, size; } poke_targets[] = {
     { "kpb", KPB_PA, PAGE },
     { "ctx0", CTXPG_PA + CTX_OFF, PAGE - CTX_OFF },
     { "ctx1", CTXPG_PA + PAGE + CTX_OFF, PAGE - CTX_OFF },
+    { "kuser", KUSER_PA, PAGE },
 };
 
 static int symbol_value(const char *s, const char *e, u64 *v)
@@ -1223,6 +1323,9 @@ void kmain(u32 magic, u32 mbi)
     start_aps();
 
     puts_("WINDMP-GUEST READY arch="); puts_(ARCH_NAME);
+#ifdef __x86_64__
+    puts_(" levels=" PAGING_LEVELS);
+#endif
     puts_(" cpus="); putdec(ncpus);
     puts_(" kdbg="); puthex(va_kdbg());
     puts_(" kdbg_hdr="); puthex(opt_kdbg_encoded ? va_kdbgenc() : va_kdbg());

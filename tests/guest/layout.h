@@ -17,6 +17,7 @@
 #define PRCB_PA         0x307000    /* KPRCB i at PRCB_PA + i * 0x1000 */
 #define CTXPG_PA        0x310000    /* CONTEXT page i at CTXPG_PA + i * 0x1000 */
 #define CTX_OFF         0x40        /* CONTEXT offset inside its page */
+#define KUSER_PA        0x318000    /* KUSER_SHARED_DATA */
 #define PT_BASE         0x320000    /* page tables, bump allocated */
 #define PT_END          0x380000
 #define STACK_BASE      0x380000    /* CPU i stack: STACK_BASE + i * STACK_SIZE */

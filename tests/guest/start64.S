@@ -17,9 +17,29 @@
 	movl $0x200083, boot_pd + 8
 	mov %cr4, %eax
 	or $0x20, %eax			/* PAE */
+#ifdef LA57
+	/*
+	 * 5-level paging can only be chosen before long mode is entered.
+	 * Without LA57, boot with 4 levels: kmain() then says why it fails.
+	 */
+	mov %eax, %edi
+	mov $7, %eax
+	xor %ecx, %ecx
+	cpuid
+	mov %edi, %eax
+	test $(1 << 16), %ecx		/* CPUID.7.0:ECX.LA57 */
+	jz 1f
+	movl $(boot_pml4 + 3), boot_pml5
+	movl $1, la57_on
+	or $0x1000, %eax		/* LA57 */
+	mov %eax, %cr4
+	mov $boot_pml5, %eax
+	jmp 2f
+1:
+#endif
 	mov %eax, %cr4
 	mov $boot_pml4, %eax
-	mov %eax, %cr3
+2:	mov %eax, %cr3
 	mov $0xC0000080, %ecx		/* EFER.LME */
 	rdmsr
 	or $0x100, %eax
@@ -140,10 +160,17 @@ kgdtr:
 	.bss
 	.p2align 12
 boot_pml4:	.skip 4096
+#ifdef LA57
+boot_pml5:	.skip 4096
+#endif
 boot_pdpt:	.skip 4096
 boot_pd:	.skip 4096
 mb_magic:	.skip 4
 mb_info:	.skip 4
+#ifdef LA57
+	.globl la57_on
+la57_on:	.skip 4
+#endif
 
 	.text
 /* exception stubs: 32 x 16 bytes, each pushes its vector; exc_handler() reports and halts */

@@ -374,6 +374,19 @@ static void test_paging_refused(void)
     guest_end(g);
 }
 
+/* While an incoming migration loads guest RAM, nothing is read from it */
+static void test_incoming_migration(void)
+{
+    Guest *g = guest_start("-device vmcoreinfo -incoming defer", NULL, false);
+    g_autofree char *err = NULL;
+
+    guest_publish(g);
+    g_assert_false(capability_has_win_dmp(g->qs->qts));
+    err = dump_qmp(g, "");
+    g_assert_nonnull(strstr(err, "not allowed during migration"));
+    guest_end(g);
+}
+
 static void too_many_runs(WinDumpHeader64 *h)
 {
     h->PhysicalMemoryBlock.NumberOfRuns = cpu_to_le32(43);
@@ -444,6 +457,7 @@ int main(int argc, char **argv)
     qtest_add_func("win-dump/capability", test_capability);
     qtest_add_func("win-dump/no-device", test_no_device);
     qtest_add_func("win-dump/paging-refused", test_paging_refused);
+    qtest_add_func("win-dump/incoming-migration", test_incoming_migration);
     for (i = 0; i < ARRAY_SIZE(bad_headers); i++) {
         g_autofree char *path = g_strdup_printf("win-dump/bad-header/%s",
                                                 bad_headers[i].name);
