@@ -138,6 +138,7 @@ static inline void w16(u64 pa, u16 v) { *(volatile u16 *)P(pa) = v; }
 static inline void w32(u64 pa, u32 v) { *(volatile u32 *)P(pa) = v; }
 static inline void w64(u64 pa, u64 v) { *(volatile u64 *)P(pa) = v; }
 static inline u32 r32(u64 pa) { return *(volatile u32 *)P(pa); }
+static inline u64 r64(u64 pa) { return *(volatile u64 *)P(pa); }
 
 static inline u64 rdmsr(u32 msr)
 {
@@ -304,6 +305,18 @@ static u64 opt_note_size = NOTE_SIZE;
 static u64 opt_descsz = HDR_SIZE;
 /* zero=N/D: pattern pages with PFN % D < N are zero; D = 0: PFN % 16 == 5 */
 static u32 opt_zero_n, opt_zero_d;
+/*
+ * kmap=N: once RAM is filled, the kernel's direct map keeps only the first
+ * N MiB (the KDBG alias too); user=N: then N MiB above that are mapped
+ * only in the user half (VA 1 GiB); KEXTRA pages higher up only through
+ * 4 KiB kernel pages.  For kernel memory dumps.
+ */
+static u64 opt_kmap_mb, opt_user_mb;
+#define KEXTRA          8
+#define KEXTRA_SLOT     16
+static u64 kmap_end, user_pa, user_end, kextra_pa[KEXTRA];
+/* runs=N: the header says there are N memory runs (more than fit) */
+static u64 opt_runs;
 #ifndef __x86_64__
 static int pae = 1;
 #endif
@@ -470,6 +483,19 @@ static void parse_options(void)
             }
             opt_zero_n = (u32)n;
             opt_zero_d = (u32)d;
+        } else if (streq_n(w, "kmap=", 5)) {
+            if (!parse_num(w + 5, e, 0, &opt_kmap_mb) || opt_kmap_mb < 4 ||
+                opt_kmap_mb > 1024) {
+                fail("bad option", w);
+            }
+        } else if (streq_n(w, "user=", 5)) {
+            if (!parse_num(w + 5, e, 0, &opt_user_mb) || opt_user_mb > 256) {
+                fail("bad option", w);
+            }
+        } else if (streq_n(w, "runs=", 5)) {
+            if (!parse_num(w + 5, e, 0, &opt_runs) || opt_runs >> 16) {
+                fail("bad option", w);
+            }
         } else if (streq_n(w, "poke=", 5)) {
             if (npokes >= MAX_POKES) {
                 fail("too many pokes", w);
@@ -688,6 +714,7 @@ static u64 alloc_pt(void)
 #define PTE_PCD 0x10ULL
 #define PTE_PS  0x80ULL
 #define PTE_G   0x100ULL
+#define PTE_U   4ULL
 #define PTE     (PTE_P | PTE_RW)
 
 /* physical pages shown in the 4 KiB region, by slot */
@@ -722,9 +749,11 @@ static int chunk_has_ram(u64 pa, u64 size)
 extern u32 la57_on;
 #endif
 
+static u64 id_pdpt, dm_pdpt, al_pdpt, sm_pt;
+
 static void build_page_tables(void)
 {
-    u64 pml4, id_pdpt, id_pd, dm_pdpt, al_pdpt, sm_pdpt, sm_pd, sm_pt, pa;
+    u64 pml4, id_pd, sm_pdpt, sm_pd, pa;
     u64 *t;
     int slot;
 
@@ -812,14 +841,46 @@ static void build_page_tables(void)
 }
 
 static inline void *kva(u64 pa) { return (void *)(ulong)(KVA_DIRECT + pa); }
+
+static void restrict_kernel_map(void)
+{
+    u64 pa, pd, *t;
+    int i;
+
+    for (pa = kmap_end; pa < (ram_end_pfn << 12); pa += 0x200000) {
+        u64 pdpte = r64(dm_pdpt + ((pa >> 30) & 511) * 8);
+        if (pdpte) {
+            t = P(pdpte & ~0xFFFULL);
+            t[(pa >> 21) & 511] = 0;
+        }
+    }
+    /* the KDBG alias: 2 MiB pages of the low 4 MiB instead of 1 GiB */
+    pd = alloc_pt();
+    w64(pd + 0, 0x000000 | PTE | PTE_PS | PTE_G);
+    w64(pd + 8, 0x200000 | PTE | PTE_PS | PTE_G);
+    w64(al_pdpt, pd | PTE);
+    if (user_end > user_pa) {
+        pd = alloc_pt();
+        for (pa = user_pa; pa < user_end; pa += 0x200000) {
+            w64(pd + ((pa - user_pa) >> 21) * 8, pa | PTE | PTE_PS | PTE_U);
+        }
+        w64(id_pdpt + 8, pd | PTE | PTE_U);
+    }
+    for (i = 0; i < KEXTRA; i++) {
+        w64(sm_pt + (KEXTRA_SLOT + i) * 8, kextra_pa[i] | PTE | PTE_G);
+    }
+    load_cr3(kernel_cr3, 0);
+}
 #else
+static u64 sm_pt, pae_pd[4], pae_user_pdpt, x86_pd, x86_upd;
+
 static void build_page_tables(void)
 {
-    u64 pa, sm_pt;
+    u64 pa;
     int slot;
 
     if (pae) {
-        u64 pdpt = alloc_pt(), pd[4], user_pdpt;
+        u64 pdpt = alloc_pt(), *pd = pae_pd, user_pdpt;
         int i;
         kernel_cr3 = pdpt;
         for (i = 0; i < 4; i++) {
@@ -848,10 +909,12 @@ static void build_page_tables(void)
         }
         user_pdpt = alloc_pt();
         w64(user_pdpt, pd[0] | PTE_P);  /* pd[0] holds only the identity map */
-        user_cr3 = user_pdpt;
+        user_cr3 = pae_user_pdpt = user_pdpt;
         cr4_bits = 0x20;        /* PAE */
     } else {
         u64 pd = alloc_pt(), upd = alloc_pt();
+        x86_pd = pd;
+        x86_upd = upd;
         kernel_cr3 = pd;
         w32(pd, 0 | PTE | PTE_PS);
         for (pa = 0; pa < (ram_end_pfn << 12); pa += 0x400000) {
@@ -879,6 +942,41 @@ static void build_page_tables(void)
 }
 
 static inline void *kva(u64 pa) { return (void *)(ulong)(KVA_DIRECT + pa); }
+
+static void restrict_kernel_map(void)
+{
+    u64 pa;
+    int i;
+
+    if (pae) {
+        for (pa = kmap_end; pa < (ram_end_pfn << 12); pa += 0x200000) {
+            u64 va = KVA_DIRECT + pa;
+            w64(pae_pd[va >> 30] + ((va >> 21) & 511) * 8, 0);
+        }
+        for (pa = user_pa; pa < user_end; pa += 0x200000) {
+            u64 va = 0x40000000 + (pa - user_pa);
+            w64(pae_pd[1] + ((va >> 21) & 511) * 8,
+                pa | PTE | PTE_PS | PTE_U);
+        }
+        w64(pae_user_pdpt + 8, pae_pd[1] | PTE_P);
+        for (i = 0; i < KEXTRA; i++) {
+            w64(sm_pt + (KEXTRA_SLOT + i) * 8, kextra_pa[i] | PTE);
+        }
+    } else {
+        for (pa = kmap_end; pa < (ram_end_pfn << 12); pa += 0x400000) {
+            w32(x86_pd + ((KVA_DIRECT + pa) >> 22) * 4, 0);
+        }
+        for (pa = user_pa; pa < user_end; pa += 0x400000) {
+            u64 va = 0x40000000 + (pa - user_pa);
+            w32(x86_pd + (va >> 22) * 4, (u32)(pa | PTE | PTE_PS | PTE_U));
+            w32(x86_upd + (va >> 22) * 4, (u32)(pa | PTE | PTE_PS | PTE_U));
+        }
+        for (i = 0; i < KEXTRA; i++) {
+            w32(sm_pt + (KEXTRA_SLOT + i) * 4, (u32)(kextra_pa[i] | PTE));
+        }
+    }
+    load_cr3(kernel_cr3, cr4_bits);
+}
 #endif
 
 /* ---------------------------------------------------------------- Windows structures */
@@ -1015,7 +1113,7 @@ static void build_structures(void)
     } else {
         w64(h + 0x80, va_kdbg());
     }
-    w32(h + 0x88, (u32)nruns);
+    w32(h + 0x88, (u32)(opt_runs > (u64)nruns ? opt_runs : (u64)nruns));
     w32(h + 0x8C, 0);
     w64(h + 0x90, total_pages);
     for (i = 0; i < nruns; i++) {
@@ -1062,7 +1160,7 @@ static void build_structures(void)
     } else {
         w32(h + 0x60, (u32)va_kdbg());
     }
-    w32(h + 0x64, (u32)nruns);
+    w32(h + 0x64, (u32)(opt_runs > (u64)nruns ? opt_runs : (u64)nruns));
     w32(h + 0x68, (u32)total_pages);
     for (i = 0; i < nruns; i++) {
         w32(h + 0x6C + 8 * i, (u32)runs[i].base);
@@ -1320,6 +1418,26 @@ void kmain(u32 magic, u32 mbi)
     puts_("\n");
     fill_pattern();
     puts_("windmp-guest: pattern written\n");
+    if (opt_kmap_mb) {
+#ifdef __x86_64__
+        u64 big = 0x200000;
+#else
+        u64 big = pae ? 0x200000 : 0x400000;
+#endif
+
+        kmap_end = ((opt_kmap_mb << 20) + big - 1) & ~(big - 1);
+        user_pa = kmap_end;
+        user_end = user_pa + (((opt_user_mb << 20) + big - 1) & ~(big - 1));
+        for (i = 0; i < KEXTRA; i++) {
+            kextra_pa[i] = user_end + 0x100000 + (u64)i * 0x3000;
+        }
+        if ((kextra_pa[KEXTRA - 1] >> 12) >= ram_end_pfn) {
+            fail("kmap= and user= leave no RAM above them", 0);
+        }
+        restrict_kernel_map();
+        puts_("windmp-guest: kernel map cut to "); puthex(kmap_end);
+        puts_("\n");
+    }
     start_aps();
 
     puts_("WINDMP-GUEST READY arch="); puts_(ARCH_NAME);
@@ -1354,6 +1472,17 @@ void kmain(u32 magic, u32 mbi)
     }
     puts_(" bugcheck="); puthex(opt_bugcheck[0]);
     puts_(" pattern_from=0x400 ram_end="); puthex(ram_end_pfn);
+    if (opt_kmap_mb) {
+        puts_(" kmap_end="); puthex(kmap_end);
+        puts_(" user="); puthex(user_pa); puts_(","); puthex(user_end);
+        puts_(" kextra=");
+        for (i = 0; i < KEXTRA; i++) {
+            if (i) {
+                puts_(",");
+            }
+            puthex(kextra_pa[i]);
+        }
+    }
     puts_("\n");
     final_halt(0);
 }
