@@ -269,16 +269,18 @@ bool windmp_read_virt(WinDumpSpace *as, uint64_t va, void *buf,
  * and every page table reachable from the root.  Windows maps its own page
  * tables through a self-referencing root entry (at a random index), so the
  * tree is a graph: an entry that leads back to a table on the current path
- * is not followed, and each table is walked at most once per level.  The
- * cost is then bounded by the tables in guest RAM, whatever the guest
- * wrote; the tables the self-map shows are in the dump as tables anyway.
+ * is not followed, and each table is walked at most once per level and
+ * half of the address space.  The cost is then bounded by the tables in
+ * guest RAM, whatever the guest wrote; the tables the self-map shows are
+ * in the dump as tables anyway.
  */
 typedef struct KernelWalk {
     const WinDumpGuest *g;
     const PagingMode *m;
     unsigned long *pages;
     uint64_t nr_pfns;
-    unsigned long *walked[ARRAY_SIZE(((PagingMode *)0)->level)];
+    /* tables walked, per level, for the kernel half and for the user half */
+    unsigned long *walked[2][ARRAY_SIZE(((PagingMode *)0)->level)];
     uint64_t path[ARRAY_SIZE(((PagingMode *)0)->level)];
     uint8_t buf[ARRAY_SIZE(((PagingMode *)0)->level)][WIN_DUMP_PAGE_SIZE];
 } KernelWalk;
@@ -315,25 +317,35 @@ static void walk_kernel(KernelWalk *kw, unsigned level, uint64_t table,
 {
     const PagingMode *m = kw->m;
     const PagingLevel *l = &m->level[level];
-    unsigned nr = 1u << l->bits, i, j;
+    unsigned nr = 1u << l->bits, n, i, j;
+    uint64_t pfn = table >> WIN_DUMP_PAGE_BITS;
     uint8_t *buf = kw->buf[level];
 
+    /*
+     * A table the user half shares with the kernel half is walked again
+     * from the kernel half, where its pages count; not the other way.
+     */
     if (!windmp_is_ram(kw->g, table, table_size) ||
-        test_and_set_bit(table >> WIN_DUMP_PAGE_BITS, kw->walked[level])) {
+        test_bit(pfn, kw->walked[1][level]) ||
+        (!kernel_half && test_bit(pfn, kw->walked[0][level]))) {
         return;
     }
-    set_bit(table >> WIN_DUMP_PAGE_BITS, kw->pages);
+    set_bit(pfn, kw->walked[kernel_half][level]);
+    set_bit(pfn, kw->pages);
     if (!windmp_read_phys(kw->g, table, buf, table_size, NULL)) {
         return;
     }
     kw->path[level] = table;
 
-    for (i = 0; i < nr; i++) {
-        bool kernel = kernel_half || (level == 0 && i >= nr / 2);
-        uint64_t e = m->width == 4 ? (uint32_t)ldl_le_p(buf + 4 * i) :
-                                     ldq_le_p(buf + 8 * i);
-        uint64_t next;
+    /* the root's kernel half first: tables it shares are walked once */
+    for (n = 0; n < nr; n++) {
+        bool kernel;
+        uint64_t e, next;
 
+        i = level ? n : (n + nr / 2) % nr;
+        kernel = kernel_half || (level == 0 && i >= nr / 2);
+        e = m->width == 4 ? (uint32_t)ldl_le_p(buf + 4 * i) :
+                            ldq_le_p(buf + 8 * i);
         if (!(e & PTE_PRESENT)) {
             continue;
         }
@@ -369,7 +381,8 @@ void windmp_kernel_pages(WinDumpSpace *as, unsigned long *pages,
     kw->pages = pages;
     kw->nr_pfns = nr_pfns;
     for (i = 0; i < m->nr_levels; i++) {
-        kw->walked[i] = bitmap_new(nr_pfns);
+        kw->walked[0][i] = bitmap_new(nr_pfns);
+        kw->walked[1][i] = bitmap_new(nr_pfns);
         kw->path[i] = UINT64_MAX;
     }
     /* the root of a PAE walk is 32 bytes; its page goes into the dump */
@@ -377,6 +390,7 @@ void windmp_kernel_pages(WinDumpSpace *as, unsigned long *pages,
         walk_kernel(kw, 0, root, m->root_size, false);
     }
     for (i = 0; i < m->nr_levels; i++) {
-        g_free(kw->walked[i]);
+        g_free(kw->walked[0][i]);
+        g_free(kw->walked[1][i]);
     }
 }

@@ -2806,6 +2806,39 @@ static void test_kernel_walk(gconstpointer data)
 }
 
 /*
+ * The user half and the kernel half share a table (as an LA57 guest may
+ * share its PML4): what it maps counts for the kernel half, whichever
+ * root entry the walk meets first.
+ */
+static void test_kernel_walk_shared(void)
+{
+    uint64_t nr_pfns = RAM_SIZE / PAGE, dtb, pdpt;
+    g_autofree unsigned long *pages = g_new0(unsigned long,
+                                             nr_pfns / 64 + 1);
+    static const unsigned user_idx[] = { 0, 255 };
+    unsigned k;
+
+    for (k = 0; k < ARRAY_SIZE(user_idx); k++) {
+        Guest gu = { 0 };
+        WinDumpSpace as;
+
+        memset(pages, 0, (nr_pfns / 64 + 1) * sizeof(long));
+        guest_init(&gu, false, 1);
+        dtb = pt_alloc(&gu);
+        map_page(&gu, WIN_DUMP_PAGING_LM4, dtb, 0xffff800000000000ull,
+                 8 * MiB, 2 * MiB);
+        pdpt = ld64(&gu, dtb + 256 * 8);
+        st64(&gu, dtb + user_idx[k] * 8, pdpt);
+        windmp_space_init(&as, &gu.g, WIN_DUMP_PAGING_LM4, dtb);
+        windmp_kernel_pages(&as, pages, nr_pfns);
+        windmp_space_destroy(&as);
+        g_assert_cmpuint(count_bits(pages, nr_pfns), ==, 512 + 3);
+        g_assert_true(bit_set(pages, 8 * MiB / PAGE));
+        g_free(gu.low);
+    }
+}
+
+/*
  * Tables that point at each other in every way a guest can make them:
  * the walk ends, reads each table at most once per level, and marks only
  * RAM.
@@ -3068,6 +3101,7 @@ int main(int argc, char **argv)
     g_test_add_func("/windmp/runs/two-ranges", test_runs_two_ranges);
     g_test_add_func("/windmp/hostile/pml4-self-map", test_hostile_self_map);
     g_test_add_func("/windmp/kernel/walk-hostile", test_kernel_walk_hostile);
+    g_test_add_func("/windmp/kernel/walk-shared", test_kernel_walk_shared);
     g_test_add_func("/windmp/hostile/table-outside-ram",
                     test_hostile_table_outside);
     g_test_add_func("/windmp/paging/lm5", test_paging_lm5);
