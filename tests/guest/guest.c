@@ -860,11 +860,30 @@ static void restrict_kernel_map(void)
     w64(pd + 8, 0x200000 | PTE | PTE_PS | PTE_G);
     w64(al_pdpt, pd | PTE);
     if (user_end > user_pa) {
+        /*
+         * VA 1 GiB in a PDPT of the user half's own: with LA57 the kernel
+         * half shares the PML4 that holds the identity map
+         */
+        u64 updpt = alloc_pt();
+
         pd = alloc_pt();
         for (pa = user_pa; pa < user_end; pa += 0x200000) {
             w64(pd + ((pa - user_pa) >> 21) * 8, pa | PTE | PTE_PS | PTE_U);
         }
-        w64(id_pdpt + 8, pd | PTE | PTE_U);
+        w64(updpt, r64(id_pdpt));
+        w64(updpt + 8, pd | PTE | PTE_U);
+#ifdef LA57
+        {
+            u64 upml4 = alloc_pt();
+
+            w64(upml4, updpt | PTE | PTE_U);
+            w64(kernel_cr3, upml4 | PTE | PTE_U);
+            w64(r64(user_cr3) & ~0xFFFULL, updpt | PTE | PTE_U);
+        }
+#else
+        w64(kernel_cr3, updpt | PTE | PTE_U);
+        w64(user_cr3, updpt | PTE | PTE_U);
+#endif
     }
     for (i = 0; i < KEXTRA; i++) {
         w64(sm_pt + (KEXTRA_SLOT + i) * 8, kextra_pa[i] | PTE | PTE_G);
