@@ -57,6 +57,19 @@ static inline void bitmap_set(unsigned long *map, long start, long nr)
     }
 }
 
+static inline int bitmap_and(unsigned long *dst, const unsigned long *src1,
+                             const unsigned long *src2, long nbits)
+{
+    unsigned long any = 0;
+    long i;
+
+    for (i = 0; i < (long)BITS_TO_LONGS(nbits); i++) {
+        dst[i] = src1[i] & src2[i];
+        any |= dst[i];
+    }
+    return any != 0;
+}
+
 static inline unsigned long find_next_bit(const unsigned long *addr,
                                           unsigned long size,
                                           unsigned long offset)

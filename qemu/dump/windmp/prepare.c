@@ -980,6 +980,20 @@ static void plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
             WinDumpRange *t = &g_array_index(as->tables, WinDumpRange, i);
             mark_pages(pages, nr_pfns, t->start, t->end);
         }
+        /*
+         * Only the memory Windows has (its runs), as in its own kernel
+         * dumps: the kernel also maps what is not memory to it, such as
+         * the PC's legacy ROM window
+         */
+        if (!wd->all_ram) {
+            g_autofree unsigned long *runs = bitmap_new(bits);
+
+            for (i = 0; i < wd->nr_extents; i++) {
+                mark_pages(runs, nr_pfns, wd->extents[i].start,
+                           wd->extents[i].end);
+            }
+            bitmap_and(pages, pages, runs, bits);
+        }
     } else {
         for (i = 0; i < g->nr_ram; i++) {
             uint64_t s = DIV_ROUND_UP(g->ram[i].start, WIN_DUMP_PAGE_SIZE);
