@@ -286,6 +286,22 @@ static bool fd_can_skip(int fd)
            S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == st.st_size;
 }
 
+/*
+ * Where the dump starts in @fd: an fd: output is the caller's file, which
+ * may hold the caller's own bytes before it (or be opened for appending).
+ * -1 when it cannot seek (a pipe).
+ */
+static off_t fd_start(int fd)
+{
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags >= 0 && (flags & O_APPEND)) {
+        return fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : -1;
+    }
+    return lseek(fd, 0, SEEK_CUR);
+}
+
 /* A trailing hole was skipped, not written: give the file its length */
 static bool fd_finish(int fd, Error **errp)
 {
@@ -313,6 +329,7 @@ void create_win_dump(DumpState *s, Error **errp)
     WinDump wd;
     CPUState *cs;
     unsigned i = 0;
+    off_t start;
 
     if (!s->guest_note) {
         /* dump_init() warned why, or the guest withdrew it meanwhile */
@@ -350,12 +367,16 @@ void create_win_dump(DumpState *s, Error **errp)
         goto out;
     }
     s->total_size = wd.total_size;
+    start = fd_start(s->fd);
     sink.skip = fd_can_skip(s->fd) ? skip_fd : NULL;
     if (!windmp_write(&wd, &g, &sink, errp) ||
         (sink.skip && !fd_finish(s->fd, errp))) {
         error_prepend(errp, "win-dmp: ");
-        /* leave no file behind that could pass for a complete dump */
-        if (ftruncate(s->fd, 0) < 0 && errno != EINVAL) {
+        /*
+         * Leave nothing behind that could pass for a complete dump, and
+         * keep what the caller's file held before the dump started
+         */
+        if (start >= 0 && ftruncate(s->fd, start) < 0 && errno != EINVAL) {
             warn_report("win-dmp: could not truncate the incomplete dump: %s",
                         strerror(errno));
         }

@@ -7,8 +7,11 @@ regular file that already holds data past the position it is given at gets
 every byte too, since a hole there would show the old data.  The same for
 windmp convert: a file, `-` to a pipe, `-` redirected to a file.
 
-The guest runs with zero=15/16: fifteen of every sixteen pattern pages are
-zero, so a sparse dump of it allocates a small fraction of its size.
+The guest runs with zero=511/512: runs of 511 zero pages (longer than
+WIN_DUMP_HOLE_MIN, the shortest run that becomes a hole) between pattern
+pages, so a sparse dump of it allocates a small fraction of its size.  The
+default pattern's zero pages are single pages, too short to be holes: the
+file is then allocated in full.
 """
 import os
 import subprocess
@@ -19,8 +22,8 @@ import checks
 import dmp
 import qemu
 
-OPTS = {64: "zero=15/16", 32: "pae=1 zero=15/16"}
-# the guest's 128 MiB: 1/16 of the pattern pages, the low 4 MiB, metadata
+OPTS = {64: "zero=511/512", 32: "pae=1 zero=511/512"}
+# the guest's 128 MiB: the low 4 MiB, 1/512 of the pattern pages, metadata
 MAX_ALLOCATED = 0.25
 
 

@@ -157,14 +157,23 @@ typedef bool (*WinDumpWriteFn)(void *opaque, const void *buf, size_t len,
  */
 typedef bool (*WinDumpSkipFn)(void *opaque, uint64_t len, Error **errp);
 
+/*
+ * The shortest run of zero pages that becomes a hole.  Each hole is an
+ * extent of its own to the file system: page-sized ones made a dump that
+ * skipped half the pages of a guest slower than one that wrote them all
+ * (ext4), and a file that is slow to read.  Shorter runs are written.
+ */
+#define WIN_DUMP_HOLE_MIN   (256 * WIN_DUMP_PAGE_SIZE)
+
 /* Where windmp_write() streams the file */
 typedef struct WinDumpSink {
     WinDumpWriteFn write;
     /*
      * NULL when the output cannot seek (a pipe, a socket): every byte is
-     * then written.  Otherwise the all-zero pages are skipped, and when
-     * windmp_write() returns true the sink must still make the file its
-     * full length (ftruncate), as a trailing hole is skipped too.
+     * then written.  Otherwise runs of all-zero pages (WIN_DUMP_HOLE_MIN
+     * or more) are skipped, and when windmp_write() returns true the sink
+     * must still make the file its full length (ftruncate), as a trailing
+     * hole is skipped too.
      */
     WinDumpSkipFn skip;
     void *opaque;

@@ -6,12 +6,13 @@
  * plan.  Guest RAM goes out straight from its mapping; the overlays (CPU
  * contexts) replace the bytes they cover on the way.
  *
- * When the output can seek, the all-zero pages are skipped rather than
- * written: a regular file keeps them as holes, which read back as the
- * same zeros but take neither disk space nor the time to write them.
- * Guest RAM is mostly such pages on many a guest.  Runs of them become
- * one skip, and the pages between them one write, so the number of calls
- * grows with how fragmented the zeros are, not with the size of the guest.
+ * When the output can seek, runs of all-zero pages are skipped rather
+ * than written: a regular file keeps them as holes, which read back as
+ * the same zeros but take neither disk space nor the time to write them.
+ * Guest RAM is mostly such pages on many a guest.  A run becomes one
+ * skip, and the pages between runs one write; runs shorter than
+ * WIN_DUMP_HOLE_MIN are written with the pages around them, so that the
+ * file does not fragment into more pieces than it saves.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -27,9 +28,13 @@
 typedef struct Writer {
     const WinDump *wd;
     const WinDumpSink *out;
-    /* zero bytes passed over and not skipped yet */
+    /* zero bytes to leave as a hole, not skipped yet */
     uint64_t hole;
+    /* a run of zero pages that reached the end of a map, undecided */
+    uint64_t zeros;
 } Writer;
+
+static const uint8_t zero_page[WIN_DUMP_PAGE_SIZE];
 
 static bool put(Writer *w, const void *buf, size_t len, Error **errp)
 {
@@ -92,19 +97,41 @@ static size_t overlay_from(const WinDump *wd, uint64_t pa)
     return lo;
 }
 
-/* As write_mapped(), but pass over the pages that the file shows as zero */
+/* A run of @len zero bytes ended: a hole if it is long enough */
+static bool end_zeros(Writer *w, uint64_t len, Error **errp)
+{
+    if (len >= WIN_DUMP_HOLE_MIN) {
+        w->hole += len;
+        return true;
+    }
+    while (len) {
+        size_t n = MIN(len, sizeof(zero_page));
+
+        if (!put(w, zero_page, n, errp)) {
+            return false;
+        }
+        len -= n;
+    }
+    return true;
+}
+
+/* As write_mapped(), but leave long runs of zero pages as holes */
 static bool write_sparse(Writer *w, const uint8_t *p, uint64_t pa,
                          uint64_t len, Error **errp)
 {
     const WinDump *wd = w->wd;
     size_t i = overlay_from(wd, pa);
-    /* [data, off) is to be written */
-    uint64_t data = 0, off = 0;
+    /*
+     * [data, zero) is to be written, [zero, off) are zero pages; when
+     * zero is 0, the run goes on from the previous map (w->zeros).
+     */
+    uint64_t data = 0, zero = 0, off = 0;
 
     while (off < len) {
         uint64_t start = pa + off;
         uint64_t n = MIN(WIN_DUMP_PAGE_SIZE -
                          (start & (WIN_DUMP_PAGE_SIZE - 1)), len - off);
+        uint64_t run;
 
         while (i < wd->nr_overlays &&
                wd->overlays[i].pa + wd->overlays[i].len <= start) {
@@ -114,22 +141,41 @@ static bool write_sparse(Writer *w, const uint8_t *p, uint64_t pa,
          * Holes are whole pages: a page that a map cuts into parts is
          * written.  The file shows a context where it overlays a zero page.
          */
-        if (n < WIN_DUMP_PAGE_SIZE ||
-            (i < wd->nr_overlays && wd->overlays[i].pa < start + n) ||
-            !buffer_is_zero(p + off, n)) {
+        if (n == WIN_DUMP_PAGE_SIZE &&
+            !(i < wd->nr_overlays && wd->overlays[i].pa < start + n) &&
+            buffer_is_zero(p + off, n)) {
             off += n;
             continue;
         }
-        if (data < off &&
-            !write_mapped(w, p + data, pa + data, off - data, errp)) {
-            return false;
+        /* a page to write ends the run of zero pages [zero, off) */
+        run = off - zero;
+        if (zero == 0) {
+            run += w->zeros;
+            w->zeros = 0;
         }
-        w->hole += n;
+        if (run >= WIN_DUMP_HOLE_MIN) {
+            if (zero > data &&
+                !write_mapped(w, p + data, pa + data, zero - data, errp)) {
+                return false;
+            }
+            w->hole += run;
+            data = off;
+        } else if (run > off - zero) {
+            /* too short: its part from the previous map is written too */
+            if (!end_zeros(w, run - (off - zero), errp)) {
+                return false;
+            }
+        }
         off += n;
-        data = off;
+        zero = off;
     }
-    return data == len ||
-           write_mapped(w, p + data, pa + data, len - data, errp);
+    if (zero == 0) {
+        w->zeros += len;
+        return true;
+    }
+    w->zeros = len - zero;
+    return zero == data ||
+           write_mapped(w, p + data, pa + data, zero - data, errp);
 }
 
 bool windmp_write(const WinDump *wd, const WinDumpGuest *g,
@@ -163,6 +209,9 @@ bool windmp_write(const WinDump *wd, const WinDumpGuest *g,
             }
             pa += len;
         }
+    }
+    if (w.zeros && !end_zeros(&w, w.zeros, errp)) {
+        return false;
     }
     /* a trailing hole too: the sink then makes the file its full length */
     return !w.hole || out->skip(out->opaque, w.hole, errp);
