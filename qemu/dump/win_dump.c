@@ -141,11 +141,30 @@ static const WinDumpGuestOps guest_ops = {
     .warn = guest_warn,
 };
 
+/*
+ * The PC's option ROM and BIOS window below 1 MiB is firmware, even where
+ * the firmware left its PAM shadow writable; windmp leaves it out of an
+ * ELF core's RAM the same way, so that both make the same bitmap dumps.
+ */
+#define PC_ROM_START    0xc0000ull
+#define PC_ROM_END      0x100000ull
+
 static void guest_ram_add(QemuGuest *qg, uint64_t start, uint64_t end,
                           uint8_t *host)
 {
     WinDumpRange r = { start, end };
-    WinDumpRange *last = qg->ram->len ?
+    WinDumpRange *last;
+
+    if (start < PC_ROM_END && end > PC_ROM_START) {
+        if (start < PC_ROM_START) {
+            guest_ram_add(qg, start, PC_ROM_START, host);
+        }
+        if (end > PC_ROM_END) {
+            guest_ram_add(qg, PC_ROM_END, end, host + (PC_ROM_END - start));
+        }
+        return;
+    }
+    last = qg->ram->len ?
         &g_array_index(qg->ram, WinDumpRange, qg->ram->len - 1) : NULL;
 
     if (last && last->end == start &&

@@ -978,17 +978,17 @@ def test_convert_non_windows_note(vms, qemu_bin, guest_dir, tool, workdir):
     assert "not a Windows crash dump header" in j["guest_note"]["summary"]
 
 
-HOSTILE_REFUSE = ["runs-43", "run-beyond-ram", "run-on-lapic", "runs-overlap",
+HOSTILE_REFUSE = ["run-beyond-ram", "run-on-lapic", "runs-overlap",
                   "nproc-0", "bad-signature", "kdbg-garbage",
                   "kdbg-encoded-bad-fallback", "kdbg-size-small", "dtb-mmio",
-                  "x86-runs-87", "x86-pae-flag-wrong",
+                  "x86-pae-flag-wrong",
                   # BUG (see the report): both pass convert. The ELF's
                   # PT_LOADs hold firmware (pc.bios at 0xfffc0000, the PAM
                   # read-only BIOS shadow in 0xc0000-0xfffff), which the
                   # in-tree backend leaves out of "guest RAM".
                   "run-pci-hole-rom", "run-on-bios-shadow",
                   "la57-kdbg-garbage"]
-HOSTILE_WARN = ["nproc-1-of-2", "ctx-at-pml4", "ctx-at-lapic",
+HOSTILE_WARN = ["runs-43", "x86-runs-87", "nproc-1-of-2", "ctx-at-pml4", "ctx-at-lapic",
                 "bugcheckdata-garbage", "x86-ctx-at-lapic", "kuser-unmapped",
                 "kuser-time-torn", "la57-ctx-at-pml5"]
 _HOSTILE = {c[0]: c for c in test_hostile.CASES}

@@ -289,6 +289,48 @@ static void test_qmp(void)
     guest_end(g);
 }
 
+/*
+ * A kernel memory dump: this guest's kernel maps all of its RAM, so the
+ * bitmap lists every page of the runs, which follow a page-aligned
+ * FirstPage; the header says DumpType 5 and how long the file is.
+ */
+static void test_kernel(void)
+{
+    Guest *g = guest_start("-device vmcoreinfo", NULL, false);
+    uint64_t pages = 0x9e + (RAM_SIZE >> 12) - 0x100, first;
+    g_autofree uint8_t *buf = NULL;
+    WinDumpBitmapHeader *bh;
+    WinDumpHeader64 *h;
+    size_t len;
+    g_autofree char *protocol = g_strdup_printf("file:%s", g->path);
+    QDict *rsp;
+
+    guest_publish(g);
+    g_assert_null(dump_qmp(g, ", 'win-dmp-kernel': true"));
+    buf = read_dump(g, &len);
+    h = (WinDumpHeader64 *)buf;
+    bh = (WinDumpBitmapHeader *)(buf + sizeof(*h));
+    first = le64_to_cpu(bh->FirstPage);
+    g_assert_cmphex(le32_to_cpu(h->DumpType), ==, WIN_DUMP_TYPE_BITMAP);
+    g_assert_cmphex(le32_to_cpu(bh->Signature), ==, WIN_DUMP_BITMAP_SUMMARY);
+    g_assert_cmphex(le32_to_cpu(bh->ValidDump), ==, WIN_DUMP_BITMAP_VALID);
+    g_assert_cmpuint(le64_to_cpu(bh->TotalPresentPages), ==, pages);
+    g_assert_cmpuint(le64_to_cpu(bh->BitmapSize) % 32, ==, 0);
+    g_assert_cmpuint(first % 4096, ==, 0);
+    g_assert_cmpuint(len, ==, first + pages * 4096);
+    g_assert_cmphex(le64_to_cpu(h->RequiredDumpSpace), ==, len);
+
+    /* only with win-dmp */
+    rsp = qtest_qmp(g->qs->qts, "{'execute': 'dump-guest-memory',"
+                    " 'arguments': {'paging': false, 'format': 'elf',"
+                    " 'win-dmp-kernel': true, 'protocol': %s}}", protocol);
+    g_assert_nonnull(strstr(qdict_get_str(qdict_get_qdict(rsp, "error"),
+                                          "desc"),
+                            "only valid with format win-dmp"));
+    qobject_unref(rsp);
+    guest_end(g);
+}
+
 static void test_encoded_kdbg(void)
 {
     Guest *g = guest_start("-device vmcoreinfo", NULL, true);
@@ -452,6 +494,7 @@ int main(int argc, char **argv)
 
     qtest_add_func("win-dump/qmp", test_qmp);
     qtest_add_func("win-dump/encoded-kdbg", test_encoded_kdbg);
+    qtest_add_func("win-dump/kernel", test_kernel);
     qtest_add_func("win-dump/hmp", test_hmp);
     qtest_add_func("win-dump/detach", test_detach);
     qtest_add_func("win-dump/capability", test_capability);
