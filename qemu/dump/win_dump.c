@@ -265,6 +265,19 @@ static void cpu_state(WinDumpCpu *c, CPUState *cs)
     for (i = 0; i < 5; i++) {
         c->cr[i] = env->cr[i];
     }
+    /*
+     * With hv-crash, Windows writes its bugcheck to the crash MSRs before
+     * it notifies the crash; they hold it when KiBugcheckData does not.
+     */
+    if (cs->crash_occurred &&
+        hyperv_feat_enabled(X86_CPU(cs), HYPERV_FEAT_CRASH) &&
+        env->msr_hv_crash_params[0]) {
+        QEMU_BUILD_BUG_ON(HV_CRASH_PARAMS < ARRAY_SIZE(c->hv_crash_params));
+        c->hv_crash = true;
+        for (i = 0; i < ARRAY_SIZE(c->hv_crash_params); i++) {
+            c->hv_crash_params[i] = env->msr_hv_crash_params[i];
+        }
+    }
 }
 
 static bool write_fd(void *opaque, const void *buf, size_t len, Error **errp)

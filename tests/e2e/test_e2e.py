@@ -8,8 +8,10 @@ CPU's CONTEXT against "info registers -a", the RAM pattern and that guest
 RAM is unchanged. Also the capability reporting and the refusal of paging/filters.
 """
 import os
+import struct
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -260,3 +262,94 @@ def test_summary_cli(booted, workdir, name):
     assert "cpu 1:" in out
     levels = 5 if name == "la57" else 4
     assert f"(paging lm{levels})" in out, out
+
+
+HV_PARAMS = [0x9F, 3, 0xFFFF8A8000001000, 0x1234, 0xFFFF8A8000002000]
+
+
+def _with_hv_crash(stream, cpu, params):
+    """The migration stream with the Hyper-V crash MSRs (subsection
+    cpu/msr_hyperv_crash) of vCPU cpu set to params."""
+    b = bytearray(stream)
+    # QEMU_VM_SECTION_FULL, section id, "cpu", instance id = vCPU index
+    i = b.find(b"\x03cpu" + struct.pack(">I", cpu))
+    assert i > 5 and b[i - 5] == 0x04, "no cpu section in the stream"
+    footer = b.find(b"\x7e" + b[i - 4:i], i)     # QEMU_VM_SECTION_FOOTER
+    assert footer > i, "no end of the cpu section"
+    name = b"cpu/msr_hyperv_crash"
+    b[footer:footer] = (bytes([0x05, len(name)]) + name + struct.pack(">I", 1)
+                        + b"".join(struct.pack(">Q", p) for p in params))
+    return bytes(b)
+
+
+def _migrate_wait(vm):
+    for _ in range(600):
+        st = vm.cmd("query-migrate").get("status")
+        if st in ("completed", "failed"):
+            return st
+        time.sleep(0.1)
+    return "timeout"
+
+
+@pytest.mark.parametrize("bugcheck", ["empty", "readable"])
+def test_hv_crash(qemu_bin, guest_dir, workdir, bugcheck):
+    """hv-crash: the vCPU that wrote the Hyper-V crash MSRs is the current
+    one, and its bugcheck is used when KiBugcheckData is empty (a readable
+    one wins).  A guest cannot write those MSRs here: TCG ignores them and
+    this machine's KVM (PVM) raises #GP (the guest's hvcrash= option shows
+    it).  QEMU keeps them in each vCPU's migration state, so the test
+    migrates the stopped guest into a second QEMU with them set on vCPU 1
+    (which reported the panic), and dumps there: what the adapter reads is
+    QEMU's own crash state, as after KVM's crash exit.  TCG for both ends:
+    the stream is the same under any accelerator."""
+    elf = os.path.join(guest_dir, "windmp-guest64.elf")
+    append = "panic=1" + (" bugcheck=0" if bugcheck == "empty" else "")
+    w = str(workdir)
+    args = ["-cpu", "qemu64,hv-crash"]
+    src = qemu.VM(qemu_bin, elf, append, workdir=w, accel="tcg",
+                  name="hv-src", extra_args=args)
+    dst = None
+    try:
+        src.wait_ready()
+        src.stop()
+        mig = os.path.join(w, "mig")
+        src.cmd("migrate", {"uri": f"file:{mig}"})
+        assert _migrate_wait(src) == "completed"
+        ready, serial = src.ready, src.serial()
+        src.kill()
+        with open(mig, "rb") as f:
+            stream = _with_hv_crash(f.read(), 1, HV_PARAMS)
+        with open(mig + ".hv", "wb") as f:
+            f.write(stream)
+        dst = qemu.VM(qemu_bin, elf, append, workdir=w, accel="tcg",
+                      name="hv-dst", extra_args=args + ["-incoming", "defer"])
+        dst.cmd("migrate-incoming", {"uri": f"file:{mig}.hv"})
+        assert _migrate_wait(dst) == "completed", dst.stderr()
+        # the guest's READY line and runs are in the source's serial log
+        dst.ready = ready
+        dst.serial = lambda: serial
+        regs = dst.registers()
+        mark = dst.stderr_mark()
+        path = os.path.join(w, "hv.dmp")
+        dst.dump(path)
+        warnings = dst.stderr()[mark:]
+        d = dmp.Dump(path)
+        if bugcheck == "empty":
+            assert ("KiBugcheckData is empty; the bugcheck is from the Hyper-V"
+                    " crash MSRs of vCPU 1") in warnings, warnings
+            assert d["BugCheckCode"] == HV_PARAMS[0]
+            assert d["BugCheckParameters"] == HV_PARAMS[1:]
+        else:
+            assert "win-dmp" not in warnings, warnings
+            errs = checks.check_dump(d, dst, append, regs=regs,
+                                     current_cpu=1)
+            assert not errs, "\n".join(errs)
+        # the header's context: the vCPU that wrote the MSRs
+        assert d.header_context() == d.processors()[1][3]
+        errs = checks.check_context_regs(d.header_context(), regs[1], True,
+                                         label="header ContextRecord")
+        assert not errs, "\n".join(errs)
+    finally:
+        src.kill()
+        if dst:
+            dst.kill()

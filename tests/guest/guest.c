@@ -140,6 +140,11 @@ static inline void w64(u64 pa, u64 v) { *(volatile u64 *)P(pa) = v; }
 static inline u32 r32(u64 pa) { return *(volatile u32 *)P(pa); }
 static inline u64 r64(u64 pa) { return *(volatile u64 *)P(pa); }
 
+static inline void wrmsr(u32 msr, u64 v)
+{
+    __asm__ volatile("wrmsr" :: "c"(msr), "a"((u32)v), "d"((u32)(v >> 32)));
+}
+
 static inline u64 rdmsr(u32 msr)
 {
     u32 lo, hi;
@@ -301,6 +306,8 @@ static u64 opt_bugcheck[5] = DEF_BUGCHECK;
 static int opt_panic = -1;
 static int opt_cr3_user = 1;
 static int opt_kuser = 1;
+static int opt_hvcrash = -1;
+static u64 opt_hvcrash_params[5];
 static u64 opt_note_size = NOTE_SIZE;
 static u64 opt_descsz = HDR_SIZE;
 /* zero=N/D: pattern pages with PFN % D < N are zero; D = 0: PFN % 16 == 5 */
@@ -456,6 +463,34 @@ static void parse_options(void)
                 fail("bad option", w);
             }
 #endif
+        } else if (streq_n(w, "hvcrash=", 8)) {
+            /* hvcrash=N,CODE,P1,P2,P3,P4 */
+            const char *q = w + 8, *c;
+            u64 v;
+            int n = 0;
+            for (;;) {
+                for (c = q; *c && *c != ','; c++) {
+                }
+                if (n >= 6 || !parse_num(q, c, 0, &v)) {
+                    fail("bad option", w);
+                }
+                if (n == 0) {
+                    if (v >= MAX_CPUS) {
+                        fail("bad option", w);
+                    }
+                    opt_hvcrash = (int)v;
+                } else {
+                    opt_hvcrash_params[n - 1] = v;
+                }
+                n++;
+                if (!*c) {
+                    break;
+                }
+                q = c + 1;
+            }
+            if (n != 6) {
+                fail("bad option (hvcrash=N,CODE,P1,P2,P3,P4)", w);
+            }
         } else if (streq_n(w, "kuser=", 6)) {
             if (streq_n(w + 6, "none", 5)) {
                 opt_kuser = 0;
@@ -1342,6 +1377,17 @@ static void lapic_write(u32 reg, u32 v) { *(volatile u32 *)(ulong)(va_lapic() + 
 
 static void final_halt(u32 idx)
 {
+    if (opt_hvcrash == (int)idx) {
+        /*
+         * What Windows does with hv-crash: the bugcheck to the Hyper-V
+         * crash MSRs P0..P4, then CRASH_CTL with CRASH_NOTIFY
+         */
+        int i;
+        for (i = 0; i < 5; i++) {
+            wrmsr(0x40000100 + i, opt_hvcrash_params[i]);
+        }
+        wrmsr(0x40000105, 1ULL << 63);
+    }
     cpu_halting[idx] = 1;
     barrier();
     cpu_final(idx, opt_panic == (int)idx, (idx == 0 && opt_cr3_user) ? (ulong)user_cr3 : 0);

@@ -491,7 +491,41 @@ static bool find_kdbg(WinDump *wd, WinDumpSpace *as, GArray *prot,
     return false;
 }
 
-static void patch_bugcheck(WinDump *wd, WinDumpSpace *as, GArray *prot)
+/* The first vCPU that reported the crash through the Hyper-V crash MSRs */
+static int hv_crash_cpu(const WinDumpGuest *g, unsigned nr)
+{
+    unsigned i;
+
+    for (i = 0; i < nr; i++) {
+        if (g->cpus[i].hv_crash) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The bugcheck a vCPU's Hyper-V crash MSRs hold, as KiBugcheckData */
+static void hv_bugcheck(const WinDump *wd, const WinDumpCpu *cpu,
+                        uint8_t *data)
+{
+    int i;
+
+    /* x64: a 32-bit code, 4 bytes of padding, 64-bit parameters */
+    stl_le_p(data, cpu->hv_crash_params[0]);
+    if (wd->x64) {
+        stl_le_p(data + 4, 0);
+    }
+    for (i = 0; i < 4; i++) {
+        if (wd->x64) {
+            stq_le_p(data + 8 + 8 * i, cpu->hv_crash_params[i + 1]);
+        } else {
+            stl_le_p(data + 4 + 4 * i, cpu->hv_crash_params[i + 1]);
+        }
+    }
+}
+
+static void patch_bugcheck(WinDump *wd, WinDumpSpace *as, GArray *prot,
+                           unsigned nr)
 {
     uint64_t va = kdbg_ptr(wd, KDBG_KI_BUGCHECK_DATA_OFFSET64);
     uint8_t *data = wd->x64 ? wd->hdr.x64.BugcheckData :
@@ -499,11 +533,25 @@ static void patch_bugcheck(WinDump *wd, WinDumpSpace *as, GArray *prot)
     size_t size = wd->x64 ? sizeof(wd->hdr.x64.BugcheckData) :
                             sizeof(wd->hdr.x32.BugcheckData);
     g_autofree uint8_t *buf = g_malloc(size);
+    int hv = hv_crash_cpu(as->g, nr);
     Error *err = NULL;
 
     if (windmp_read_virt(as, va, buf, size, &err)) {
-        memcpy(data, buf, size);
         protect_virt(prot, as, va, size, "KiBugcheckData", NULL);
+        if (ldl_le_p(buf) || hv < 0) {
+            memcpy(data, buf, size);
+        } else {
+            /* KeBugCheckEx fills KiBugcheckData late, or not at all */
+            windmp_warn(as->g, "KiBugcheckData is empty; the bugcheck is"
+                        " from the Hyper-V crash MSRs of vCPU %d", hv);
+            hv_bugcheck(wd, &as->g->cpus[hv], data);
+        }
+    } else if (hv >= 0) {
+        windmp_warn(as->g, "cannot read KiBugcheckData at 0x%" PRIx64
+                    " (%s); the bugcheck is from the Hyper-V crash MSRs of"
+                    " vCPU %d", va, error_get_pretty(err), hv);
+        error_free(err);
+        hv_bugcheck(wd, &as->g->cpus[hv], data);
     } else {
         windmp_warn(as->g, "cannot read KiBugcheckData at 0x%" PRIx64
                     " (%s); keeping the header's bugcheck", va,
@@ -1129,7 +1177,7 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
         wd->hdr.x32.PfnDatabase =
             cpu_to_le32(kdbg_ptr(wd, KDBG_MM_PFN_DATABASE_OFFSET64));
     }
-    patch_bugcheck(wd, &as, prot);
+    patch_bugcheck(wd, &as, prot, nr);
     patch_from_kuser(wd, &as);
     if ((opts && opts->kernel_only) || wd->all_ram) {
         plan_bitmap(wd, &as, prot, opts && opts->kernel_only);
@@ -1138,12 +1186,17 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
 
     /*
      * The header's own context is the boot-time one the driver captured;
-     * show the processor that crashed instead (or the first one).
+     * show the processor that crashed instead (or the first one): the one
+     * that wrote the Hyper-V crash MSRs, else one that reported a panic.
      */
-    for (i = 0; i < nr; i++) {
-        if (g->cpus[i].crashed) {
-            wd->current_cpu = i;
-            break;
+    if (hv_crash_cpu(g, nr) >= 0) {
+        wd->current_cpu = hv_crash_cpu(g, nr);
+    } else {
+        for (i = 0; i < nr; i++) {
+            if (g->cpus[i].crashed) {
+                wd->current_cpu = i;
+                break;
+            }
         }
     }
     if (wd->x64) {

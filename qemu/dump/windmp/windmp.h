@@ -45,6 +45,12 @@ typedef struct WinDumpCpu {
      */
     bool has_cr;
     uint64_t cr[5];
+    /*
+     * This vCPU reported the crash through the Hyper-V crash MSRs
+     * (hv-crash): Windows put its bugcheck code and four parameters there
+     */
+    bool hv_crash;
+    uint64_t hv_crash_params[5];
 } WinDumpCpu;
 
 typedef struct WinDumpGuestOps {

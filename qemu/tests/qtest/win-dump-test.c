@@ -36,6 +36,15 @@
 #define CTX_PA          0x24000
 #define NOTE_PA         0x30000
 #define PRCB_CONTEXT    0x40
+/* KUSER_SHARED_DATA: its fixed VA, and a 4 KiB page that maps it */
+#define KUSD_VA         0xfffff78000000000ull
+#define KUSD_PDPT_PA    0x13000
+#define KUSD_PD_PA      0x14000
+#define KUSD_PT_PA      0x15000
+#define KUSD_PA         0x25000
+#define KUSD_UPTIME     0x1289abcdefull     /* InterruptTime */
+#define KUSD_PRODUCT    3
+#define KUSD_SUITE      0x110
 #define PFN_DATABASE    0xfffff80000123400ull
 
 
@@ -121,6 +130,16 @@ static Guest *guest_start(const char *extra, void (*edit)(WinDumpHeader64 *),
     for (i = 0; i < RAM_SIZE >> 21; i++) {
         put64(qts, PD_PA + i * 8, ((uint64_t)i << 21) | 0x83);
     }
+    /* KUSER_SHARED_DATA, which the kernel keeps current */
+    put64(qts, PML4_PA + ((KUSD_VA >> 39) & 511) * 8, KUSD_PDPT_PA | 3);
+    put64(qts, KUSD_PDPT_PA + ((KUSD_VA >> 30) & 511) * 8, KUSD_PD_PA | 3);
+    put64(qts, KUSD_PD_PA + ((KUSD_VA >> 21) & 511) * 8, KUSD_PT_PA | 3);
+    put64(qts, KUSD_PT_PA + ((KUSD_VA >> 12) & 511) * 8, KUSD_PA | 3);
+    qtest_writel(qts, KUSD_PA + 0x8, (uint32_t)KUSD_UPTIME);
+    qtest_writel(qts, KUSD_PA + 0xc, KUSD_UPTIME >> 32);
+    qtest_writel(qts, KUSD_PA + 0x10, KUSD_UPTIME >> 32);
+    qtest_writel(qts, KUSD_PA + 0x264, KUSD_PRODUCT);
+    qtest_writel(qts, KUSD_PA + 0x2d0, KUSD_SUITE);
 
     write_kdbg(qts, encoded_kdbg ? KDBG_COPY_PA : KDBG_PA);
     if (encoded_kdbg) {
@@ -257,6 +276,10 @@ static void check_dump(Guest *g, uint64_t kdbg_pa)
     g_assert_cmphex(le32_to_cpu(h->BugcheckCode), ==, 0xd1);
     g_assert_cmphex(le64_to_cpu(h->BugcheckParameter1), ==, 0x1001);
     g_assert_cmphex(le64_to_cpu(h->BugcheckParameter4), ==, 0x1004);
+    /* refreshed from KUSER_SHARED_DATA */
+    g_assert_cmphex(le64_to_cpu(h->SystemUpTime), ==, KUSD_UPTIME);
+    g_assert_cmphex(le32_to_cpu(h->ProductType), ==, KUSD_PRODUCT);
+    g_assert_cmphex(le32_to_cpu(h->SuiteMask), ==, KUSD_SUITE);
 
     /* the header's context is vCPU 0, still at its reset vector */
     memcpy(&ctx, h->ContextRecord, sizeof(ctx));

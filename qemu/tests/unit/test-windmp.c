@@ -1452,6 +1452,83 @@ static void test_bugcheck_copied(gconstpointer data)
     fixture_free(f);
 }
 
+/* What the header shows for a bugcheck from vCPU @i's Hyper-V crash MSRs */
+static void hv_expect(Fixture *f, unsigned i)
+{
+    const WinDumpCpu *c = &f->gu.cpus[i];
+    unsigned k;
+
+    memset(f->bug, 0, sizeof(f->bug));
+    stl_le_p(f->bug, c->hv_crash_params[0]);
+    for (k = 0; k < 4; k++) {
+        if (f->x64) {
+            stq_le_p(f->bug + 8 + 8 * k, c->hv_crash_params[k + 1]);
+        } else {
+            stl_le_p(f->bug + 4 + 4 * k, c->hv_crash_params[k + 1]);
+        }
+    }
+}
+
+/*
+ * hv-crash: the vCPU that wrote the Hyper-V crash MSRs is the current one,
+ * and its bugcheck is taken when KiBugcheckData is empty or unreadable
+ */
+static void test_bugcheck_hv_crash(gconstpointer data)
+{
+    WinDumpPaging paging = GPOINTER_TO_INT(data);
+    Fixture *f = fixture_new(paging, 3, false);
+    WinDumpCpu *c = &f->gu.cpus[2];
+
+    /* vCPU 1 reported a panic too: the crash MSRs say more */
+    f->gu.cpus[1].crashed = true;
+    c->crashed = true;
+    c->hv_crash = true;
+    c->hv_crash_params[0] = 0x9f;
+    c->hv_crash_params[1] = 3;
+    c->hv_crash_params[2] = f->x64 ? 0xffff8a8000001000ull : 0x81001000;
+    c->hv_crash_params[3] = 0x1234;
+    c->hv_crash_params[4] = f->x64 ? 0xffff8a8000002000ull : 0x81002000;
+
+    /* KiBugcheckData holds the bugcheck: it wins */
+    prepare_ok(f, NULL);
+    g_assert_cmpuint(warnings->len, ==, 0);
+    check_header(f, 0, f->kdbg_va, 2);
+    write_and_check(f, all_cpus(3));
+    windmp_cleanup(&f->wd);
+    f->prepared = false;
+
+    /* empty: from the MSRs */
+    write_bugcheck(f, 0);
+    hv_expect(f, 2);
+    prepare_ok(f, NULL);
+    g_assert(warned("KiBugcheckData is empty; the bugcheck is from the"
+                    " Hyper-V crash MSRs of vCPU 2"));
+    check_header(f, 0, f->kdbg_va, 2);
+    windmp_cleanup(&f->wd);
+    f->prepared = false;
+
+    /* unreadable: from the MSRs */
+    put_kdbg(f, KDBG_PA, KDBG_KI_BUGCHECK_DATA_OFFSET, f->small_va + 0x30000);
+    g_ptr_array_set_size(warnings, 0);
+    prepare_ok(f, NULL);
+    g_assert(warned("cannot read KiBugcheckData at "));
+    g_assert(warned("; the bugcheck is from the Hyper-V crash MSRs of"
+                    " vCPU 2"));
+    check_header(f, 0, f->kdbg_va, 2);
+    windmp_cleanup(&f->wd);
+    f->prepared = false;
+
+    /* a vCPU that Windows does not use does not count */
+    hdr_set_nr_cpus(f, 2);
+    f->bug[0] = 0;
+    memcpy(f->bug, f->x64 ? f->hdr.x64.BugcheckData : f->hdr.x32.BugcheckData,
+           f->x64 ? 40 : 20);
+    prepare_ok(f, NULL);
+    g_assert(warned("keeping the header's bugcheck"));
+    g_assert_cmpuint(f->wd.current_cpu, ==, 1);
+    fixture_free(f);
+}
+
 static void test_bugcheck_unmapped(gconstpointer data)
 {
     WinDumpPaging paging = GPOINTER_TO_INT(data);
@@ -3073,6 +3150,7 @@ int main(int argc, char **argv)
         { "/windmp/kdbg/small/", test_kdbg_small },
         { "/windmp/kuser/", test_kuser },
         { "/windmp/bugcheck/zero/", test_bugcheck_zero },
+        { "/windmp/bugcheck/hv-crash/", test_bugcheck_hv_crash },
         { "/windmp/bugcheck/copied/", test_bugcheck_copied },
         { "/windmp/bugcheck/unmapped/", test_bugcheck_unmapped },
         { "/windmp/runs/bad/", test_runs_bad },
