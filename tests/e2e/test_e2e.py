@@ -292,7 +292,8 @@ def _migrate_wait(vm):
 
 
 @pytest.mark.parametrize("bugcheck", ["empty", "readable"])
-def test_hv_crash(qemu_bin, guest_dir, workdir, bugcheck):
+@pytest.mark.parametrize("bits", [64, "64-la57"], ids=["x64", "la57"])
+def test_hv_crash(qemu_bin, guest_dir, workdir, bugcheck, bits):
     """hv-crash: the vCPU that wrote the Hyper-V crash MSRs is the current
     one, and its bugcheck is used when KiBugcheckData is empty (a readable
     one wins).  A guest cannot write those MSRs here: TCG ignores them and
@@ -302,10 +303,10 @@ def test_hv_crash(qemu_bin, guest_dir, workdir, bugcheck):
     (which reported the panic), and dumps there: what the adapter reads is
     QEMU's own crash state, as after KVM's crash exit.  TCG for both ends:
     the stream is the same under any accelerator."""
-    elf = os.path.join(guest_dir, "windmp-guest64.elf")
+    elf = os.path.join(guest_dir, f"windmp-guest{bits}.elf")
     append = "panic=1" + (" bugcheck=0" if bugcheck == "empty" else "")
     w = str(workdir)
-    args = ["-cpu", "qemu64,hv-crash"]
+    args = ["-cpu", "max,hv-crash" if bits != 64 else "qemu64,hv-crash"]
     src = qemu.VM(qemu_bin, elf, append, workdir=w, accel="tcg",
                   name="hv-src", extra_args=args)
     dst = None

@@ -1288,8 +1288,10 @@ static bool read_space(Input *in, const WinDumpGuest *g, WinDumpSpace *as,
             h = (const void *)(ec->guest_note + VMCOREINFO_ELF_NOTE_HDR_SIZE);
         }
         if (h && !memcmp(h->x64.ValidDump, "DU64", 4)) {
-            /* as convert does: from the vCPUs' CR4.LA57 */
-            if (!windmp_x64_paging(g, le32_to_cpu(h->x64.NumberProcessors),
+            /* as convert does: from the vCPUs' CR4.LA57, unless told */
+            paging = WIN_DUMP_PAGING_LM4;
+            if (!opt_paging &&
+                !windmp_x64_paging(g, le32_to_cpu(h->x64.NumberProcessors),
                                    &paging, errp)) {
                 return false;
             }
