@@ -57,3 +57,15 @@ void error_free(Error *err)
     }
 }
 
+void error_propagate(Error **dst_errp, Error *local_err)
+{
+    if (!local_err) {
+        return;
+    }
+    if (!dst_errp) {
+        error_free(local_err);
+        return;
+    }
+    g_assert(*dst_errp == NULL);
+    *dst_errp = local_err;
+}

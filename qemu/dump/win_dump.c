@@ -33,6 +33,7 @@
 
 bool win_dump_available(Error **errp)
 {
+    ERRP_GUARD();
     VMCoreInfoState *vmci = vmcoreinfo_find();
     g_autofree uint8_t *note = NULL;
     uint32_t size;
@@ -348,6 +349,7 @@ static bool fd_finish(int fd, Error **errp)
 
 void create_win_dump(DumpState *s, Error **errp)
 {
+    ERRP_GUARD();
     QemuGuest qg;
     WinDumpGuest g = { .ops = &guest_ops, .opaque = &qg };
     MachineState *ms = MACHINE(qdev_get_machine());

@@ -140,6 +140,7 @@ static bool input_open(Input *in, const char *path, Error **errp)
  */
 static bool input_parse(Input *in, bool check, Error **errp)
 {
+    ERRP_GUARD();
     in->is_elf = elfcore_is_elf(in->data, in->size);
     if (in->is_elf) {
         if (!elfcore_parse(&in->elf, in->data, in->size, errp)) {
@@ -1045,6 +1046,7 @@ static bool page_differs(const WinDump *wd, uint64_t pa, const uint8_t *a,
  */
 static bool verify_against(Input *dmp, Input *elf, Diff *d, Error **errp)
 {
+    ERRP_GUARD();
     DmpFile *df = &dmp->dmp;
     WinDumpGuestOps ops;
     WinDumpGuest g;

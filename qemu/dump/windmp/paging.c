@@ -185,6 +185,7 @@ static uint64_t entry_address(const PagingMode *m, uint64_t entry,
 static bool walk(WinDumpSpace *as, uint64_t va, uint64_t *pa, uint64_t *size,
                  Error **errp)
 {
+    ERRP_GUARD();
     const PagingMode *m = &modes[as->paging];
     uint64_t table = as->dtb & m->root_mask;
     uint64_t table_size = m->root_size;
@@ -244,6 +245,7 @@ bool windmp_translate(WinDumpSpace *as, uint64_t va, uint64_t *pa,
 bool windmp_read_virt(WinDumpSpace *as, uint64_t va, void *buf,
                       uint64_t len, Error **errp)
 {
+    ERRP_GUARD();
     uint8_t *p = buf;
 
     while (len) {

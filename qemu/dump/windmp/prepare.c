@@ -461,6 +461,7 @@ static bool try_kdbg(WinDump *wd, WinDumpSpace *as, GArray *prot,
 static bool find_kdbg(WinDump *wd, WinDumpSpace *as, GArray *prot,
                       Error **errp)
 {
+    ERRP_GUARD();
     uint64_t va, fallback;
     Error *err = NULL;
 
@@ -1118,6 +1119,7 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
                     const void *note, size_t size,
                     const WinDumpOptions *opts, Error **errp)
 {
+    ERRP_GUARD();
     WinDumpSpace as = { 0 };
     GArray *prot = NULL;
     WinDumpPaging paging;
