@@ -9,8 +9,18 @@
 #     <build>/tests/unit/fuzz-<target> <input>        (with the sanitizers)
 #     build/core/tests/unit/fuzz-<target>-replay <input>   (plain build)
 # The corpus each run finds is kept too, so later runs start from it.
+# Every run also starts from the corpus in the repository
+# (tests/unit/fuzz-corpus/<target>/), which the long run grows:
+#
+#   WINDMP_FUZZ_RUNS=10000000 scripts/fuzz.sh
+#
+# runs each target for that many inputs instead of a time, then merges
+# what it found that adds coverage into tests/unit/fuzz-corpus/<target>/
+# (libFuzzer -merge=1: a minimal set), to be committed; scripts/test.sh
+# replays that corpus in the plain and the sanitized builds.
 #
 #   WINDMP_FUZZ_SECONDS=30                  seconds per target
+#   WINDMP_FUZZ_RUNS=N                      inputs per target instead
 #   WINDMP_FUZZ_TARGETS="elfcore dmpfile prepare"
 #   WINDMP_FUZZ_BUILD=build/fuzz            the build directory
 #
@@ -21,6 +31,7 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 dir=${WINDMP_FUZZ_BUILD:-$top/build/fuzz}
 secs=${WINDMP_FUZZ_SECONDS:-30}
+runs_wanted=${WINDMP_FUZZ_RUNS:-}
 targets=${WINDMP_FUZZ_TARGETS:-elfcore dmpfile prepare}
 export PATH=/usr/lib/ccache:$PATH
 
@@ -64,16 +75,32 @@ for t in $targets; do
         failed=1
         continue
     fi
-    # one process (-jobs would fork more): the machine is shared
-    "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+    kept=$top/tests/unit/fuzz-corpus/$t
+    mkdir -p "$kept"
+    if [ -n "$runs_wanted" ]; then
+        limit=(-runs="$runs_wanted")
+    else
+        limit=(-max_total_time="$secs")
+    fi
+    start=$(date +%s)
+    # one process (-jobs would fork more): the machine is shared; new
+    # inputs go to the first directory, the build's corpus
+    "$bin" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$dir/crashes/$t-" \
-        "$corpus" "$seeds" >> "$out" 2>&1
+        "$corpus" "$kept" "$seeds" >> "$out" 2>&1
     rc=$?
+    took=$(( $(date +%s) - start ))
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)
     cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$out" | tail -1)
+    if [ $rc = 0 ] && [ -n "$runs_wanted" ]; then
+        # keep, in the repository, the smallest set with all coverage
+        "$bin" -merge=1 -rss_limit_mb=2048 "$kept" "$corpus" "$seeds" \
+            >> "$out" 2>&1 || rc=$?
+    fi
     if [ $rc = 0 ]; then
-        echo "ok $n fuzz-$t: ${runs:-?} runs in ${secs}s, no crash" \
-             "(${cov:-no coverage shown}, corpus $(ls "$corpus" | wc -l))"
+        echo "ok $n fuzz-$t: ${runs:-?} runs in ${took}s, no crash" \
+             "(${cov:-no coverage shown}, corpus $(ls "$corpus" | wc -l)," \
+             "kept $(ls "$kept" | wc -l))"
     else
         input=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$out" |
                 tail -1)

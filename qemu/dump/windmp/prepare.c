@@ -998,6 +998,32 @@ static void set_runs_from_ram(WinDump *wd, const WinDumpGuest *g)
 }
 
 /*
+ * Keep only the memory Windows has (its runs), as in its own kernel
+ * dumps: the kernel also maps what is not memory to it, such as the PC's
+ * legacy ROM window.  Without runs, guest RAM: a table the walk looked
+ * for outside it is not there to be dumped.
+ */
+static void keep_memory(const WinDump *wd, const WinDumpGuest *g,
+                        unsigned long *pages, uint64_t nr_pfns,
+                        uint64_t bits)
+{
+    g_autofree unsigned long *mem = bitmap_new(bits);
+    const WinDumpRange *r = wd->all_ram ? g->ram : wd->extents;
+    size_t nr = wd->all_ram ? g->nr_ram : wd->nr_extents;
+    size_t k;
+
+    for (k = 0; k < nr; k++) {
+        uint64_t s = DIV_ROUND_UP(r[k].start, WIN_DUMP_PAGE_SIZE);
+        uint64_t e = MIN(r[k].end >> WIN_DUMP_PAGE_BITS, nr_pfns);
+
+        if (s < e) {
+            bitmap_set(mem, s, e - s);
+        }
+    }
+    bitmap_and(pages, pages, mem, bits);
+}
+
+/*
  * Plan a bitmap dump (DumpType 5): the pages in PFN order behind a bitmap
  * of them.  A kernel memory dump ("SDMP") holds what the kernel half of
  * the address space maps, every page table, and what the header and the
@@ -1029,20 +1055,7 @@ static void plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
             WinDumpRange *t = &g_array_index(as->tables, WinDumpRange, i);
             mark_pages(pages, nr_pfns, t->start, t->end);
         }
-        /*
-         * Only the memory Windows has (its runs), as in its own kernel
-         * dumps: the kernel also maps what is not memory to it, such as
-         * the PC's legacy ROM window
-         */
-        if (!wd->all_ram) {
-            g_autofree unsigned long *runs = bitmap_new(bits);
-
-            for (i = 0; i < wd->nr_extents; i++) {
-                mark_pages(runs, nr_pfns, wd->extents[i].start,
-                           wd->extents[i].end);
-            }
-            bitmap_and(pages, pages, runs, bits);
-        }
+        keep_memory(wd, g, pages, nr_pfns, bits);
     } else {
         for (i = 0; i < g->nr_ram; i++) {
             uint64_t s = DIV_ROUND_UP(g->ram[i].start, WIN_DUMP_PAGE_SIZE);
