@@ -47,6 +47,9 @@ for b in core core-asan; do
     tap "tool-dmpfile$s" "$build/$b/tests/unit/test-dmpfile" --tap
     for t in elfcore dmpfile prepare; do
         tap "fuzz-$t-replay$s" "$build/$b/tests/unit/fuzz-$t-replay"
+        # the corpus the long fuzz runs grew (scripts/fuzz.sh)
+        tap "fuzz-$t-corpus$s" "$build/$b/tests/unit/fuzz-$t-replay" \
+            "$top/tests/unit/fuzz-corpus/$t"
     done
 done
 # each fuzz target for a while: clang, libFuzzer, ASan and UBSan
