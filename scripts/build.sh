@@ -17,6 +17,8 @@
 #   WINDMP_BUILD=/path            where build output goes (default: build/
 #                                 for 10.0, build/10.2/ for 10.2)
 #   WINDMP_NO_APT=1               do not install packages (not root, or done)
+#   WINDMP_QEMU_SANITIZE=1        build QEMU with ASan and UBSan instead, in
+#                                 qemu-asan/ (scripts/test.sh does)
 #   WINDMP_QEMU_ONLY=1            build QEMU only, not the core, windmp and
 #                                 the test guest (they do not depend on the
 #                                 base; test.sh's 10.2 pass uses build/'s)
@@ -108,16 +110,22 @@ log "base: QEMU $version ($(cat "$build/.base"))"
 # --- build QEMU -----------------------------------------------------------
 # Debian's firmware: SeaBIOS, option ROMs (multiboot/linuxboot), iPXE.
 fwpath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
+# WINDMP_QEMU_SANITIZE=1: the same QEMU with ASan and UBSan, in qemu-asan
 qbuild=$build/qemu
+sanitize=()
+if [ -n "${WINDMP_QEMU_SANITIZE:-}" ]; then
+    qbuild=$build/qemu-asan
+    sanitize=(--enable-asan --enable-ubsan)
+fi
 export PATH=/usr/lib/ccache:$PATH CCACHE_BASEDIR=$build
 if [ ! -f "$qbuild/build.ninja" ]; then
-    log "configuring QEMU"
+    log "configuring QEMU ${sanitize[*]}"
     mkdir -p "$qbuild"
     (cd "$qbuild" && "$build/src/configure" --python=/usr/bin/python3 \
         --target-list=x86_64-softmmu --without-default-features \
         --enable-kvm --enable-tcg --enable-lzo --enable-snappy \
         --disable-docs --disable-install-blobs --firmwarepath="$fwpath" \
-        >"$qbuild/configure.log" 2>&1) ||
+        "${sanitize[@]}" >"$qbuild/configure.log" 2>&1) ||
         { tail -30 "$qbuild/configure.log"; exit 1; }
 fi
 log "building qemu-system-x86_64 (ninja)"

@@ -161,6 +161,40 @@ if [ "${WINDMP_BASE:-10.0}" = 10.0 ]; then
 fi
 # --- end of the second base ------------------------------------------------
 
+# --- QEMU with ASan and UBSan (build/qemu-asan) ------------------------------
+# The win-dmp qtest and the hostile guests on a sanitized QEMU: any report
+# aborts QEMU (halt_on_error), so the test that ran it fails.  QEMU frees
+# little at exit by design: leaks are not looked for.
+echo "== QEMU with ASan and UBSan" >&2
+export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
+if WINDMP_QEMU_SANITIZE=1 WINDMP_QEMU_ONLY=1 WINDMP_NO_APT=1 \
+       "$top/scripts/build.sh" > "$results/build-asan.log" 2>&1 &&
+   ninja -C "$build/qemu-asan" tests/qtest/win-dump-test \
+       >> "$results/build-asan.log" 2>&1; then
+    echo "ok qemu-asan: QEMU builds with --enable-asan --enable-ubsan" >> "$results/all"
+    QTEST_QEMU_BINARY=$build/qemu-asan/qemu-system-x86_64 \
+        tap qtest-asan "$build/qemu-asan/tests/qtest/win-dump-test" --tap
+    WINDMP_ACCEL=tcg WINDMP_QEMU=$build/qemu-asan/qemu-system-x86_64 \
+        WINDMP_READY_TIMEOUT=300 /usr/bin/python3 -m pytest \
+        -p no:cacheprovider -q --basetemp="$results/asan-tmp" \
+        "$top/tests/e2e/test_hostile.py" "$top/tests/e2e/test_kernel.py" \
+        --junitxml="$results/e2e-asan.xml" \
+        > "$results/e2e-asan.log" 2>&1
+    tail -1 "$results/e2e-asan.log" >&2
+    junit "$results/e2e-asan.xml" e2e-asan
+    # a report that did not abort QEMU would still be in its stderr
+    if grep -rlE "runtime error:|ERROR: AddressSanitizer" \
+           "$results" 2>/dev/null | grep -q .; then
+        echo "not ok qemu-asan: a sanitizer report (see $results)" >> "$results/all"
+    fi
+else
+    echo "not ok qemu-asan: QEMU does not build with ASan and UBSan" >> "$results/all"
+    tail -20 "$results/build-asan.log" >&2
+fi
+unset ASAN_OPTIONS UBSAN_OPTIONS
+# --- end of the sanitized QEMU ---------------------------------------------
+
 echo "== series: checkpatch and a build of each patch" >&2
 "$top/scripts/check-series.sh" >> "$results/all" 2>"$results/series.err"
 grep '^not ok' "$results/all" | grep 'series' >&2
