@@ -57,37 +57,6 @@ static void check_core(const ElfCore *ec, const uint8_t *data, size_t size,
     }
 }
 
-/* What windmp.h promises of a plan */
-static void check_plan(const WinDump *wd, const WinDumpGuest *g)
-{
-    uint64_t total = wd->hdr_size;
-    size_t i, j;
-
-    for (i = 0; i < wd->nr_extents; i++) {
-        const WinDumpRange *e = &wd->extents[i];
-
-        fuzz_assert(e->start < e->end);
-        fuzz_assert(!i || wd->extents[i - 1].end < e->start);
-        fuzz_assert(windmp_is_ram(g, e->start, e->end - e->start));
-        total += e->end - e->start;
-    }
-    fuzz_assert(total == wd->total_size);
-    for (i = 0; i < wd->nr_overlays; i++) {
-        const WinDumpOverlay *o = &wd->overlays[i];
-        bool inside = false;
-
-        fuzz_assert(o->len > 0 && o->data);
-        fuzz_assert(!i || wd->overlays[i - 1].pa + wd->overlays[i - 1].len
-                          <= o->pa);
-        for (j = 0; j < wd->nr_extents; j++) {
-            inside |= o->pa >= wd->extents[j].start &&
-                      o->pa + o->len <= wd->extents[j].end;
-        }
-        fuzz_assert(inside);
-    }
-    fuzz_assert(wd->nr_contexts <= g->nr_cpus);
-    fuzz_assert(wd->current_cpu < g->nr_cpus);
-}
 
 static void convert(const ElfCore *ec)
 {
@@ -119,7 +88,7 @@ static void convert(const ElfCore *ec)
         error_free(err);
         return;
     }
-    check_plan(&wd, &g);
+    fuzz_check_plan(&wd, &g);
     if (wd.total_size <= FUZZ_MAX_WRITE) {
         WinDumpSink out = { fuzz_sink_write, NULL, &sink };
 

@@ -9,6 +9,8 @@
 #ifndef WINDMP_FUZZ_H
 #define WINDMP_FUZZ_H
 
+#include "windmp.h"
+
 /* Unlike g_assert(), never compiled out, and says what broke */
 #define fuzz_assert(cond) \
     do { \
@@ -55,5 +57,8 @@ bool fuzz_sink_skip(void *opaque, uint64_t len, Error **errp);
 
 /* Read [p, p + len) page by page, up to a budget */
 uint8_t fuzz_touch(const uint8_t *p, uint64_t len, uint64_t *budget);
+
+/* Assert what windmp.h promises of a plan that windmp_prepare() made */
+void fuzz_check_plan(const WinDump *wd, const WinDumpGuest *g);
 
 #endif /* WINDMP_FUZZ_H */
