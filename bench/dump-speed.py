@@ -23,7 +23,8 @@ RSS during its dumps (a dump must not buffer guest memory) and, unless
 anonymous memory: the core is mapped, so its pages are page cache).
 
 When the two guests do not fit in memory side by side (--parallel-max-mb),
-each QEMU runs alone: its warm-up and runs, then the other's, dd with each.
+each QEMU runs alone: --rounds boots of each in alternating order, each
+with a warm-up and its share of the runs, dd after each dump.
 """
 
 import argparse
@@ -96,9 +97,9 @@ class Row:
 class Dumper:
     """One QEMU with the booted guest; dump() times one win-dmp."""
 
-    def __init__(self, label, binary, args, append, work):
+    def __init__(self, label, binary, args, append, work, row=None):
         self.label, self.work = label, work
-        self.row = Row(f"{label} ({binary})")
+        self.row = row or Row(f"{label} ({binary})")
         self.vm = qemu.VM(binary, args.guest, append, workdir=work,
                           accel=args.accel, mem_mb=args.mem_mb_now,
                           name=label)
@@ -215,19 +216,26 @@ def run_case(args, mem_mb, zero, work):
             for d in ds.values():
                 d.kill()
     else:
-        for label, binary in (("stock", args.stock), ("ours", args.ours)):
-            d = Dumper(label, binary, args, append, work)
-            try:
-                rows[label] = d.row
-                size[label] = d.dump(measure=False)
-                for r in range(args.runs):
-                    d.dump()
-                    if label == "stock":
-                        dd(dd_row, size["stock"], work)
-                if label == "ours" and elf:
-                    d.elf(elf)
-            finally:
-                d.kill()
+        # rounds of one boot each, in alternating order, so that what else
+        # the machine does meanwhile weighs on both
+        rounds = max(1, min(args.rounds, args.runs))
+        for k in range(rounds):
+            order = [("stock", args.stock), ("ours", args.ours)]
+            if k % 2:
+                order.reverse()
+            for label, binary in order:
+                d = Dumper(label, binary, args, append, work, rows.get(label))
+                try:
+                    rows[label] = d.row
+                    size[label] = d.dump(measure=False)
+                    for r in range(args.runs // rounds +
+                                   (k < args.runs % rounds)):
+                        d.dump()
+                        dd(dd_row, size[label], work)
+                    if label == "ours" and elf and k == rounds - 1:
+                        d.elf(elf)
+                finally:
+                    d.kill()
     if size["ours"] != size["stock"]:
         raise RuntimeError(f"ours wrote {size['ours']} bytes, stock"
                            f" {size['stock']}")
@@ -239,10 +247,11 @@ def run_case(args, mem_mb, zero, work):
             raise RuntimeError(f"windmp convert wrote {conv.size} bytes,"
                                f" the in-tree dump {size['ours']}")
         out.append(conv)
-    return out, parallel
+    return out, "interleaved" if parallel else \
+        f"one QEMU at a time, {rounds} boots each in alternating order"
 
 
-def report(mem_mb, zero, args, rows, parallel):
+def report(mem_mb, zero, args, rows, how):
     n, d = (int(x) for x in zero.split("/"))
     what = ("no page zero" if n == 0 else
             f"{n}/{d} of its pages zero, in runs of {n * 4} KiB")
@@ -252,7 +261,7 @@ def report(mem_mb, zero, args, rows, parallel):
     s_cpu = statistics.median(stock.cpu)
     print(f"\nwin-dmp of a {mem_mb} MiB guest, zero={zero} ({what}),"
           f" {args.accel}, {args.runs} runs each after a warm-up,"
-          f" {'interleaved' if parallel else 'one QEMU at a time'}")
+          f" {how}")
     print(f"{'':36} {'median s':>8} {'min s':>6} {'+sync s':>7}"
           f" {'cpu s':>6} {'file MiB':>8} {'disk MiB':>8}"
           f" | {'×stock: t':>9} {'t+sync':>6} {'cpu':>5} {'disk':>5}"
@@ -290,6 +299,8 @@ def main():
                     help="where the dumps go: a disk with room for two")
     ap.add_argument("--parallel-max-mb", type=int, default=12288,
                     help="run both QEMUs at once up to this much guest RAM")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="boots of each QEMU when they run one at a time")
     ap.add_argument("--no-convert", action="store_true")
     ap.add_argument("--boot-timeout", type=float, default=1800)
     args = ap.parse_args()
@@ -298,10 +309,10 @@ def main():
         for zero in args.zero.split(","):
             work = tempfile.mkdtemp(prefix="windmp-bench-", dir=args.dir)
             try:
-                rows, parallel = run_case(args, mem_mb, zero, work)
+                rows, how = run_case(args, mem_mb, zero, work)
             finally:
                 shutil.rmtree(work)
-            report(mem_mb, zero, args, rows, parallel)
+            report(mem_mb, zero, args, rows, how)
             sys.stdout.flush()
 
 

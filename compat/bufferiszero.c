@@ -5,6 +5,8 @@
  *
  * Copyright (c) 2006 Fabrice Bellard
  *
+ * SPDX-License-Identifier: MIT
+ *
  * Permission is hereby granted, free of charge, to any person obtaining a copy
  * of this software and associated documentation files (the "Software"), to deal
  * in the Software without restriction, including without limitation the rights
