@@ -480,11 +480,41 @@ typedef struct BadHeader {
 } BadHeader;
 
 static const BadHeader bad_headers[] = {
-    { "too-many-runs", too_many_runs, "43 memory runs" },
     { "run-outside-ram", run_outside_ram, "is not all guest RAM" },
     { "too-many-cpus", too_many_cpus, "64 processors" },
     { "bad-dtb", bad_dtb, "no usable KDBG" },
 };
+
+/*
+ * A header that lists more runs than it holds: every page of guest RAM,
+ * behind an FDMP bitmap whose counts agree with the file
+ */
+static void test_too_many_runs(void)
+{
+    Guest *g = guest_start("-device vmcoreinfo", too_many_runs, false);
+    g_autofree uint8_t *buf = NULL;
+    WinDumpBitmapHeader *bh;
+    WinDumpHeader64 *h;
+    uint64_t first, pages;
+    size_t len;
+
+    guest_publish(g);
+    g_assert_null(dump_qmp(g, ""));
+    buf = read_dump(g, &len);
+    h = (WinDumpHeader64 *)buf;
+    bh = (WinDumpBitmapHeader *)(buf + sizeof(*h));
+    first = le64_to_cpu(bh->FirstPage);
+    pages = le64_to_cpu(bh->TotalPresentPages);
+    g_assert_cmphex(le32_to_cpu(h->DumpType), ==, WIN_DUMP_TYPE_BITMAP);
+    g_assert_cmphex(le32_to_cpu(bh->Signature), ==, WIN_DUMP_BITMAP_FULL);
+    /* all of RAM above 1 MiB, whatever QEMU has below it */
+    g_assert_cmpuint(pages, >=, (RAM_SIZE >> 12) - 0x100);
+    g_assert_cmpuint(le64_to_cpu(h->PhysicalMemoryBlock.NumberOfPages), ==,
+                     pages);
+    g_assert_cmpuint(len, ==, first + pages * 4096);
+    g_assert_cmphex(le64_to_cpu(h->RequiredDumpSpace), ==, len);
+    guest_end(g);
+}
 
 /* A bad header is refused before anything is written */
 static void test_bad_header(gconstpointer data)
@@ -518,6 +548,7 @@ int main(int argc, char **argv)
     qtest_add_func("win-dump/qmp", test_qmp);
     qtest_add_func("win-dump/encoded-kdbg", test_encoded_kdbg);
     qtest_add_func("win-dump/kernel", test_kernel);
+    qtest_add_func("win-dump/too-many-runs", test_too_many_runs);
     qtest_add_func("win-dump/hmp", test_hmp);
     qtest_add_func("win-dump/detach", test_detach);
     qtest_add_func("win-dump/capability", test_capability);
