@@ -57,17 +57,22 @@ static inline void bitmap_set(unsigned long *map, long start, long nr)
     }
 }
 
-static inline int bitmap_and(unsigned long *dst, const unsigned long *src1,
-                             const unsigned long *src2, long nbits)
+static inline void bitmap_clear(unsigned long *map, long start, long nr)
 {
-    unsigned long any = 0;
-    long i;
+    long end = start + nr;
 
-    for (i = 0; i < (long)BITS_TO_LONGS(nbits); i++) {
-        dst[i] = src1[i] & src2[i];
-        any |= dst[i];
+    while (start < end && (start % BITS_PER_LONG)) {
+        map[BIT_WORD(start)] &= ~BIT_MASK(start);
+        start++;
     }
-    return any != 0;
+    while (end - start >= (long)BITS_PER_LONG) {
+        map[BIT_WORD(start)] = 0;
+        start += BITS_PER_LONG;
+    }
+    while (start < end) {
+        map[BIT_WORD(start)] &= ~BIT_MASK(start);
+        start++;
+    }
 }
 
 static inline unsigned long find_next_bit(const unsigned long *addr,

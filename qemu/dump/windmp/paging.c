@@ -281,8 +281,13 @@ typedef struct KernelWalk {
     const PagingMode *m;
     unsigned long *pages;
     uint64_t nr_pfns;
-    /* tables walked, per level, for the kernel half and for the user half */
+    /*
+     * Tables walked, per level, for the kernel half and for the user half,
+     * one bit per page of guest RAM (not per page frame: RAM may be
+     * sparse); first[i] is the bit of the first page of RAM range i
+     */
     unsigned long *walked[2][ARRAY_SIZE(((PagingMode *)0)->level)];
+    uint64_t *first;
     uint64_t path[ARRAY_SIZE(((PagingMode *)0)->level)];
     uint8_t buf[ARRAY_SIZE(((PagingMode *)0)->level)][WIN_DUMP_PAGE_SIZE];
 } KernelWalk;
@@ -314,25 +319,46 @@ static void mark_ram(KernelWalk *kw, uint64_t start, uint64_t end)
     }
 }
 
+/* The bit of the RAM page at @pa in KernelWalk.walked (@pa is RAM) */
+static uint64_t ram_page(const KernelWalk *kw, uint64_t pa)
+{
+    const WinDumpGuest *g = kw->g;
+    size_t lo = 0, hi = g->nr_ram;
+
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (g->ram[mid].start <= pa) {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    return kw->first[lo] + ((pa - g->ram[lo].start) >> WIN_DUMP_PAGE_BITS);
+}
+
 static void walk_kernel(KernelWalk *kw, unsigned level, uint64_t table,
                         uint64_t table_size, bool kernel_half)
 {
     const PagingMode *m = kw->m;
     const PagingLevel *l = &m->level[level];
     unsigned nr = 1u << l->bits, n, i, j;
-    uint64_t pfn = table >> WIN_DUMP_PAGE_BITS;
+    uint64_t pfn = table >> WIN_DUMP_PAGE_BITS, bit;
     uint8_t *buf = kw->buf[level];
 
     /*
      * A table the user half shares with the kernel half is walked again
      * from the kernel half, where its pages count; not the other way.
      */
-    if (!windmp_is_ram(kw->g, table, table_size) ||
-        test_bit(pfn, kw->walked[1][level]) ||
-        (!kernel_half && test_bit(pfn, kw->walked[0][level]))) {
+    if (!windmp_is_ram(kw->g, table, table_size)) {
         return;
     }
-    set_bit(pfn, kw->walked[kernel_half][level]);
+    bit = ram_page(kw, table);
+    if (test_bit(bit, kw->walked[1][level]) ||
+        (!kernel_half && test_bit(bit, kw->walked[0][level]))) {
+        return;
+    }
+    set_bit(bit, kw->walked[kernel_half][level]);
     set_bit(pfn, kw->pages);
     if (!windmp_read_phys(kw->g, table, buf, table_size, NULL)) {
         return;
@@ -375,16 +401,22 @@ void windmp_kernel_pages(WinDumpSpace *as, unsigned long *pages,
 {
     const PagingMode *m = &modes[as->paging];
     g_autofree KernelWalk *kw = g_new0(KernelWalk, 1);
-    uint64_t root = as->dtb & m->root_mask;
-    unsigned i;
+    uint64_t root = as->dtb & m->root_mask, ram_pages = 0;
+    size_t i;
 
     kw->g = as->g;
     kw->m = m;
     kw->pages = pages;
     kw->nr_pfns = nr_pfns;
+    kw->first = g_new(uint64_t, as->g->nr_ram);
+    for (i = 0; i < as->g->nr_ram; i++) {
+        kw->first[i] = ram_pages;
+        ram_pages += DIV_ROUND_UP(as->g->ram[i].end - as->g->ram[i].start,
+                                  WIN_DUMP_PAGE_SIZE);
+    }
     for (i = 0; i < m->nr_levels; i++) {
-        kw->walked[0][i] = bitmap_new(nr_pfns);
-        kw->walked[1][i] = bitmap_new(nr_pfns);
+        kw->walked[0][i] = bitmap_new(ram_pages);
+        kw->walked[1][i] = bitmap_new(ram_pages);
         kw->path[i] = UINT64_MAX;
     }
     /* the root of a PAE walk is 32 bytes; its page goes into the dump */
@@ -395,4 +427,5 @@ void windmp_kernel_pages(WinDumpSpace *as, unsigned long *pages,
         g_free(kw->walked[0][i]);
         g_free(kw->walked[1][i]);
     }
+    g_free(kw->first);
 }

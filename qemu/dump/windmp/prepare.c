@@ -19,6 +19,9 @@
 #define NOTE_NAME       "VMCOREINFO"
 #define NOTE_NAME_SIZE  sizeof(NOTE_NAME)       /* with its NUL */
 
+/* A bitmap dump's bitmap may take this much, or 1/64 of guest RAM */
+#define WIN_DUMP_BITMAP_MIN_BUDGET  (64 * 1024 * 1024)
+
 /* A guest-physical range that readers of the dump depend on */
 typedef struct Protected {
     WinDumpRange r;
@@ -1004,23 +1007,24 @@ static void set_runs_from_ram(WinDump *wd, const WinDumpGuest *g)
  * for outside it is not there to be dumped.
  */
 static void keep_memory(const WinDump *wd, const WinDumpGuest *g,
-                        unsigned long *pages, uint64_t nr_pfns,
-                        uint64_t bits)
+                        unsigned long *pages, uint64_t nr_pfns)
 {
-    g_autofree unsigned long *mem = bitmap_new(bits);
     const WinDumpRange *r = wd->all_ram ? g->ram : wd->extents;
     size_t nr = wd->all_ram ? g->nr_ram : wd->nr_extents;
+    uint64_t from = 0;
     size_t k;
 
-    for (k = 0; k < nr; k++) {
-        uint64_t s = DIV_ROUND_UP(r[k].start, WIN_DUMP_PAGE_SIZE);
-        uint64_t e = MIN(r[k].end >> WIN_DUMP_PAGE_BITS, nr_pfns);
+    for (k = 0; k <= nr; k++) {
+        uint64_t to = k < nr ? r[k].start >> WIN_DUMP_PAGE_BITS : nr_pfns;
 
-        if (s < e) {
-            bitmap_set(mem, s, e - s);
+        to = MIN(to, nr_pfns);
+        if (from < to) {
+            bitmap_clear(pages, from, to - from);
+        }
+        if (k < nr) {
+            from = MAX(from, DIV_ROUND_UP(r[k].end, WIN_DUMP_PAGE_SIZE));
         }
     }
-    bitmap_and(pages, pages, mem, bits);
 }
 
 /*
@@ -1030,20 +1034,39 @@ static void keep_memory(const WinDump *wd, const WinDumpGuest *g,
  * KDBG lead to (in the kernel half on Windows, but the reader needs them
  * wherever they are); a complete one ("FDMP") every page of guest RAM.
  */
-static void plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
-                        bool kernel)
+static bool plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
+                        bool kernel, Error **errp)
 {
     const WinDumpGuest *g = as->g;
     uint64_t nr_pfns = DIV_ROUND_UP(g->ram[g->nr_ram - 1].end,
                                     WIN_DUMP_PAGE_SIZE);
-    /* kdmp-parser reads BitmapSize / 8 bytes, volatility3 / 32 dwords */
-    uint64_t bits = ROUND_UP(nr_pfns, 32);
-    g_autofree unsigned long *pages = bitmap_new(bits);
-    g_autofree unsigned long *le = bitmap_new(bits);
-    GArray *ext = g_array_new(false, false, sizeof(WinDumpRange));
+    /*
+     * kdmp-parser reads BitmapSize / 8 bytes, volatility3 / 32 dwords;
+     * whole longs, so that the bitmap is made little-endian in place
+     */
+    uint64_t bits = ROUND_UP(nr_pfns, 64), ram = 0;
+    g_autofree unsigned long *pages = NULL;
+    GArray *ext;
     WinDumpBitmapHeader *bh;
     uint64_t pfn = 0, count = 0, first;
     guint i;
+
+    /*
+     * One bit per page frame up to the end of RAM: RAM that is sparse
+     * (or a core that says so) must not make that a lot of memory
+     */
+    for (i = 0; i < g->nr_ram; i++) {
+        ram += g->ram[i].end - g->ram[i].start;
+    }
+    if (bits / 8 > MAX(WIN_DUMP_BITMAP_MIN_BUDGET, ram / 64)) {
+        error_setg(errp, "guest RAM ends at 0x%" PRIx64 " but holds only"
+                   " %" PRIu64 " MiB: a bitmap dump over it would take %"
+                   PRIu64 " MiB", g->ram[g->nr_ram - 1].end, ram >> 20,
+                   bits >> 23);
+        return false;
+    }
+    pages = bitmap_new(bits);
+    ext = g_array_new(false, false, sizeof(WinDumpRange));
 
     if (kernel) {
         windmp_kernel_pages(as, pages, nr_pfns);
@@ -1055,7 +1078,7 @@ static void plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
             WinDumpRange *t = &g_array_index(as->tables, WinDumpRange, i);
             mark_pages(pages, nr_pfns, t->start, t->end);
         }
-        keep_memory(wd, g, pages, nr_pfns, bits);
+        keep_memory(wd, g, pages, nr_pfns);
     } else {
         for (i = 0; i < g->nr_ram; i++) {
             uint64_t s = DIV_ROUND_UP(g->ram[i].start, WIN_DUMP_PAGE_SIZE);
@@ -1098,13 +1121,13 @@ static void plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
     bh->FirstPage = cpu_to_le64(first);
     bh->TotalPresentPages = cpu_to_le64(count);
     bh->BitmapSize = cpu_to_le64(bits);
-    bitmap_to_le(le, pages, bits);
-    memcpy(wd->bitmap + sizeof(*bh), le, bits / 8);
+    bitmap_to_le((unsigned long *)(wd->bitmap + sizeof(*bh)), pages, bits);
 
     g_free(wd->extents);
     wd->nr_extents = ext->len;
     wd->extents = (WinDumpRange *)g_array_free(ext, false);
     wd->total_size = first + (count << WIN_DUMP_PAGE_BITS);
+    return true;
 }
 
 static bool check_processors(WinDump *wd, const WinDumpGuest *g,
@@ -1194,8 +1217,9 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
     }
     patch_bugcheck(wd, &as, prot, nr);
     patch_from_kuser(wd, &as);
-    if ((opts && opts->kernel_only) || wd->all_ram) {
-        plan_bitmap(wd, &as, prot, opts && opts->kernel_only);
+    if (((opts && opts->kernel_only) || wd->all_ram) &&
+        !plan_bitmap(wd, &as, prot, opts && opts->kernel_only, errp)) {
+        goto out;
     }
     patch_contexts(wd, g, &as, prot, nr);
 

@@ -1861,6 +1861,27 @@ static uint64_t check_bitmap_output(Fixture *f, GByteArray *out,
                                     uint32_t signature, uint64_t *present);
 
 /*
+ * A bitmap takes a bit per page frame up to the end of RAM: RAM that ends
+ * far above what it holds is refused, not allocated for
+ */
+static void test_bitmap_sparse_ram(void)
+{
+    WinDumpOptions opts = { .kernel_only = true };
+    Fixture *f = fixture_new(WIN_DUMP_PAGING_LM4, 2, true);
+    Error *err = NULL;
+
+    f->gu.ram[1].start = 1ull << 45;
+    f->gu.ram[1].end = (1ull << 45) + HIGH_SIZE;
+    /* the runs must stay in RAM: the high one goes */
+    f->nr_runs = 2;
+    hdr_set_runs(f);
+    g_assert_false(prepare(f, &opts, &err));
+    assert_err_has(err, "a bitmap dump over it would take");
+    error_free(err);
+    fixture_free(f);
+}
+
+/*
  * RAM plugged after the guest published its header: the part of it the
  * runs miss becomes runs of its own, in order, and is in the file; RAM
  * outside the hot-plug area that the runs miss stays out.
@@ -3198,6 +3219,7 @@ int main(int argc, char **argv)
     g_test_add_func("/windmp/hostile/pml4-self-map", test_hostile_self_map);
     g_test_add_func("/windmp/kernel/walk-hostile", test_kernel_walk_hostile);
     g_test_add_func("/windmp/kernel/walk-shared", test_kernel_walk_shared);
+    g_test_add_func("/windmp/kernel/sparse-ram", test_bitmap_sparse_ram);
     g_test_add_func("/windmp/hostile/table-outside-ram",
                     test_hostile_table_outside);
     g_test_add_func("/windmp/paging/lm5", test_paging_lm5);
