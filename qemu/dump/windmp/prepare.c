@@ -1014,15 +1014,17 @@ static void keep_memory(const WinDump *wd, const WinDumpGuest *g,
     uint64_t from = 0;
     size_t k;
 
+    /* whole pages only: a page that is partly memory is not dumped */
     for (k = 0; k <= nr; k++) {
-        uint64_t to = k < nr ? r[k].start >> WIN_DUMP_PAGE_BITS : nr_pfns;
+        uint64_t to = k < nr ? DIV_ROUND_UP(r[k].start, WIN_DUMP_PAGE_SIZE) :
+                               nr_pfns;
 
         to = MIN(to, nr_pfns);
         if (from < to) {
             bitmap_clear(pages, from, to - from);
         }
         if (k < nr) {
-            from = MAX(from, DIV_ROUND_UP(r[k].end, WIN_DUMP_PAGE_SIZE));
+            from = MAX(from, r[k].end >> WIN_DUMP_PAGE_BITS);
         }
     }
 }
