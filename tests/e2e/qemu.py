@@ -49,6 +49,10 @@ class QMP:
         self.events = []
         self.timeout = timeout
         greeting = self._recv()
+        # seen once under load: an event ahead of the greeting; keep it
+        while "event" in greeting:
+            self.events.append(greeting)
+            greeting = self._recv()
         if "QMP" not in greeting:
             raise RuntimeError(f"bad QMP greeting: {greeting}")
         self.execute("qmp_capabilities")
