@@ -27,7 +27,7 @@ def main():
                                                    "qemu-system-x86_64"))
     ap.add_argument("--guest", default=os.path.join(build, "guest",
                                                     "windmp-guest64.elf"))
-    ap.add_argument("--append", default="kdbg=encoded",
+    ap.add_argument("--append", default="kdbg=encoded kmap=16 user=8",
                     help="test guest options (see tests/guest/README.md)")
     ap.add_argument("--accel", default=None, help="kvm or tcg")
     ap.add_argument("-o", "--output", default=os.path.join(build, "demo.dmp"))
@@ -53,10 +53,22 @@ def main():
         stderr = vm.stderr().strip()
         if stderr:
             print(stderr)
+        kernel = os.path.splitext(args.output)[0] + "-kernel.dmp"
+        print(f"(qemu) dump-guest-memory -w -k {kernel}")
+        out = vm.hmp(f"dump-guest-memory -w -k {kernel}")
+        if out.strip():
+            print(out.strip())
         elf = os.path.join(work, "demo.elf")
         vm.hmp(f"dump-guest-memory {elf}")
     print()
     dmp.Dump(args.output).summary()
+    k = dmp.Dump(kernel)
+    print(f"\nkernel memory dump {kernel}: DumpType {k['DumpType']},"
+          f" {k.bitmap['Signature']}, {k.pages()} pages"
+          f" ({os.path.getsize(kernel) >> 20} MiB of"
+          f" {os.path.getsize(args.output) >> 20}: the guest's kernel maps"
+          f" 16 MiB), KDBG through its DTB:"
+          f" {'yes' if k.kdbg_ok() else 'NO'}")
 
     converted = os.path.splitext(args.output)[0] + "-from-elf.dmp"
     print(f"\n$ windmp convert demo.elf {converted}")
