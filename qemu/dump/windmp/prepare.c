@@ -19,8 +19,11 @@
 #define NOTE_NAME       "VMCOREINFO"
 #define NOTE_NAME_SIZE  sizeof(NOTE_NAME)       /* with its NUL */
 
-/* A bitmap dump's bitmap may take this much, or 1/64 of guest RAM */
-#define WIN_DUMP_BITMAP_MIN_BUDGET  (64 * 1024 * 1024)
+/*
+ * A bitmap dump's bitmap may take this much (RAM that ends at up to
+ * 256 GiB), or 1/64 of guest RAM
+ */
+#define WIN_DUMP_BITMAP_MIN_BUDGET  (8 * 1024 * 1024)
 
 /* A guest-physical range that readers of the dump depend on */
 typedef struct Protected {
