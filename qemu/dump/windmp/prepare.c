@@ -1114,6 +1114,16 @@ static bool plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
         pfn = end;
     }
 
+    if (!count) {
+        /* not even the KDBG: WinDbg could not open the file */
+        error_setg(errp, kernel ?
+                   "no page that the kernel maps is in the guest's memory"
+                   " runs: a kernel memory dump would be empty" :
+                   "guest RAM holds no whole page: a bitmap dump would be"
+                   " empty");
+        g_array_free(ext, true);
+        return false;
+    }
     first = ROUND_UP(wd->hdr_size + sizeof(*bh) + bits / 8,
                      WIN_DUMP_PAGE_SIZE);
     wd->bitmap_size = first - wd->hdr_size;
