@@ -341,9 +341,10 @@ class VM:
         """HMP 'dump-guest-memory -w'; returns the monitor's output."""
         return self.hmp(f"dump-guest-memory -w {path}", timeout=timeout)
 
-    def dump_to_pipe(self, fmt="win-dmp", timeout=DUMP_TIMEOUT):
-        """Pass a pipe's write end with getfd, dump to fd:NAME, and return
-        the bytes a reader thread collected from the read end."""
+    def dump_to_pipe(self, fmt="win-dmp", timeout=DUMP_TIMEOUT, extra=None):
+        """Pass a pipe's write end with getfd, dump to fd:NAME (with the
+        dump-guest-memory arguments in extra), and return the bytes a
+        reader thread collected from the read end."""
         r, w = os.pipe()
         chunks = []
 
@@ -361,7 +362,8 @@ class VM:
             os.close(w)
             w = -1
             self.cmd("dump-guest-memory", {"paging": False, "format": fmt,
-                                           "protocol": "fd:windmp-pipe"},
+                                           "protocol": "fd:windmp-pipe",
+                                           **(extra or {})},
                      timeout=timeout)
         finally:
             if w >= 0:

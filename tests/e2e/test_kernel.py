@@ -165,35 +165,13 @@ def test_kernel_hmp_pipe_convert(booted, workdir, windmp_tool, name):
         kernel_dump(vm, qmp_path)
         out = kernel_dump(vm, hmp_path, "hmp")
         assert not out.strip(), out
-        r, w = os.pipe()
-        chunks = []
-        import threading
-
-        def reader():
-            while True:
-                b = os.read(r, 1 << 20)
-                if not b:
-                    break
-                chunks.append(b)
-        t = threading.Thread(target=reader)
-        t.start()
-        try:
-            vm.cmd("getfd", {"fdname": "kpipe"}, fds=[w])
-            os.close(w)
-            vm.cmd("dump-guest-memory", {"paging": False,
-                                         "format": "win-dmp",
-                                         "win-dmp-kernel": True,
-                                         "protocol": "fd:kpipe"},
-                   timeout=qemu.DUMP_TIMEOUT)
-        finally:
-            t.join(timeout=qemu.DUMP_TIMEOUT)
-            os.close(r)
+        piped = vm.dump_to_pipe(extra={"win-dmp-kernel": True})
         vm.dump(elf, fmt="elf")
     finally:
         vm.cont()
     a = open(qmp_path, "rb").read()
     assert mask_time(open(hmp_path, "rb").read(), x64) == mask_time(a, x64)
-    assert mask_time(b"".join(chunks), x64) == mask_time(a, x64)
+    assert mask_time(piped, x64) == mask_time(a, x64)
     conv = os.path.join(str(workdir), "conv.dmp")
     # an ELF core does not say which vCPU crashed: the user does
     cpu = "1" if "panic=1" in CONFIGS[name][1] else "0"
