@@ -33,14 +33,6 @@ static inline int test_bit(long nr, const unsigned long *addr)
     return 1UL & (addr[BIT_WORD(nr)] >> (nr & (BITS_PER_LONG - 1)));
 }
 
-static inline int test_and_set_bit(long nr, unsigned long *addr)
-{
-    int old = test_bit(nr, addr);
-
-    set_bit(nr, addr);
-    return old;
-}
-
 static inline void bitmap_set(unsigned long *map, long start, long nr)
 {
     long end = start + nr;
@@ -105,19 +97,6 @@ static inline unsigned long find_next_zero_bit(const unsigned long *addr,
         offset = (BIT_WORD(offset) + 1) * BITS_PER_LONG;
     }
     return size;
-}
-
-static inline long bitmap_count_one(const unsigned long *map, long nbits)
-{
-    long i, n = 0;
-
-    for (i = 0; i < nbits / (long)BITS_PER_LONG; i++) {
-        n += __builtin_popcountl(map[i]);
-    }
-    if (nbits % BITS_PER_LONG) {
-        n += __builtin_popcountl(map[i] & (BIT_MASK(nbits) - 1));
-    }
-    return n;
 }
 
 /* Convert to little-endian words, as QEMU's util/bitmap.c does */
