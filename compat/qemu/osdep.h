@@ -18,6 +18,8 @@
 #include <string.h>
 #include <errno.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <glib.h>
 
 #define QEMU_BUILD_BUG_ON(x) G_STATIC_ASSERT(!(x))

@@ -305,19 +305,6 @@ static bool skip_fd(void *opaque, uint64_t len, Error **errp)
     return true;
 }
 
-/*
- * Can the dump skip its zero pages?  A hole reads back as zeros only in a
- * regular file, past its end, at the offset where the next write lands
- * (not with O_APPEND).  A pipe (libvirt's --bypass-cache) gets every byte.
- */
-static bool fd_can_skip(int fd)
-{
-    struct stat st;
-    int flags = fcntl(fd, F_GETFL);
-
-    return flags >= 0 && !(flags & O_APPEND) && fstat(fd, &st) == 0 &&
-           S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == st.st_size;
-}
 
 /*
  * Where the dump starts in @fd: an fd: output is the caller's file, which
@@ -402,7 +389,7 @@ void create_win_dump(DumpState *s, Error **errp)
     }
     s->total_size = wd.total_size;
     start = fd_start(s->fd);
-    sink.skip = fd_can_skip(s->fd) ? skip_fd : NULL;
+    sink.skip = windmp_fd_can_skip(s->fd) ? skip_fd : NULL;
     if (!windmp_write(&wd, &g, &sink, errp) ||
         (sink.skip && !fd_finish(s->fd, errp))) {
         error_prepend(errp, "win-dmp: ");

@@ -712,19 +712,6 @@ static bool skip_out(void *opaque, uint64_t len, Error **errp)
     return true;
 }
 
-/*
- * A hole reads back as zeros only in a regular file, past its end, at the
- * offset where the next write lands (not with O_APPEND, as `>>` opens).
- * A pipe gets every byte.
- */
-static bool fd_can_skip(int fd)
-{
-    struct stat st;
-    int flags = fcntl(fd, F_GETFL);
-
-    return flags >= 0 && !(flags & O_APPEND) && fstat(fd, &st) == 0 &&
-           S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == st.st_size;
-}
 
 static bool output_open(Output *o, const char *path, const Input *in,
                         Error **errp)
@@ -740,7 +727,7 @@ static bool output_open(Output *o, const char *path, const Input *in,
             error_setg(errp, "refusing to write a crash dump to a terminal");
             return false;
         }
-        o->sparse = fd_can_skip(o->fd);
+        o->sparse = windmp_fd_can_skip(o->fd);
         return true;
     }
     if (stat(path, &st) == 0 && st.st_dev == in->st.st_dev &&
@@ -760,7 +747,7 @@ static bool output_open(Output *o, const char *path, const Input *in,
         return false;
     }
     cleanup_path = o->tmp;
-    o->sparse = fd_can_skip(o->fd);
+    o->sparse = windmp_fd_can_skip(o->fd);
     return true;
 }
 

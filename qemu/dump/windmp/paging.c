@@ -296,19 +296,11 @@ typedef struct KernelWalk {
 static void mark_ram(KernelWalk *kw, uint64_t start, uint64_t end)
 {
     const WinDumpGuest *g = kw->g;
-    size_t lo = 0, hi = g->nr_ram;
+    size_t lo;
 
     end = MIN(end, kw->nr_pfns << WIN_DUMP_PAGE_BITS);
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (g->ram[mid].end <= start) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    for (; lo < g->nr_ram && g->ram[lo].start < end; lo++) {
+    for (lo = windmp_ram_find(g, start);
+         lo < g->nr_ram && g->ram[lo].start < end; lo++) {
         uint64_t s = DIV_ROUND_UP(MAX(start, g->ram[lo].start),
                                   WIN_DUMP_PAGE_SIZE);
         uint64_t e = MIN(end, g->ram[lo].end) >> WIN_DUMP_PAGE_BITS;
@@ -322,19 +314,9 @@ static void mark_ram(KernelWalk *kw, uint64_t start, uint64_t end)
 /* The bit of the RAM page at @pa in KernelWalk.walked (@pa is RAM) */
 static uint64_t ram_page(const KernelWalk *kw, uint64_t pa)
 {
-    const WinDumpGuest *g = kw->g;
-    size_t lo = 0, hi = g->nr_ram;
+    size_t i = windmp_ram_find(kw->g, pa);
 
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (g->ram[mid].start <= pa) {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    return kw->first[lo] + ((pa - g->ram[lo].start) >> WIN_DUMP_PAGE_BITS);
+    return kw->first[i] + ((pa - kw->g->ram[i].start) >> WIN_DUMP_PAGE_BITS);
 }
 
 static void walk_kernel(KernelWalk *kw, unsigned level, uint64_t table,

@@ -64,18 +64,13 @@ static void fourcc(char out[5], const char in[4])
     out[4] = 0;
 }
 
-bool windmp_is_ram(const WinDumpGuest *g, uint64_t pa, uint64_t len)
+size_t windmp_ram_find(const WinDumpGuest *g, uint64_t pa)
 {
-    uint64_t end = pa + len;
-    size_t lo = 0, hi = g->nr_ram, i;
+    size_t lo = 0, hi = g->nr_ram;
 
-    if (len == 0 || end < pa) {
-        return false;
-    }
     /*
-     * Ranges are sorted: find the first that ends above @pa.  A dump file
-     * read by the windmp tool can have one range per page, and every page
-     * table entry read comes here.
+     * A dump file read by the windmp tool can have one range per page, and
+     * every page table entry read comes here: a binary search
      */
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -86,8 +81,20 @@ bool windmp_is_ram(const WinDumpGuest *g, uint64_t pa, uint64_t len)
             hi = mid;
         }
     }
+    return lo;
+}
+
+bool windmp_is_ram(const WinDumpGuest *g, uint64_t pa, uint64_t len)
+{
+    uint64_t end = pa + len;
+    size_t i;
+
+    if (len == 0 || end < pa) {
+        return false;
+    }
     /* adjacent ranges may split what the guest sees as one */
-    for (i = lo; i < g->nr_ram && pa < end && pa >= g->ram[i].start; i++) {
+    for (i = windmp_ram_find(g, pa);
+         i < g->nr_ram && pa < end && pa >= g->ram[i].start; i++) {
         pa = g->ram[i].end;
     }
     return pa >= end;

@@ -204,7 +204,13 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
 bool windmp_write(const WinDump *wd, const WinDumpGuest *g,
                   const WinDumpSink *out, Error **errp);
 
+/* Can a sink writing to @fd skip zero pages (WinDumpSink.skip)? */
+bool windmp_fd_can_skip(int fd);
+
 void windmp_cleanup(WinDump *wd);
+
+/* The first RAM range that ends above @pa (nr_ram if none does) */
+size_t windmp_ram_find(const WinDumpGuest *g, uint64_t pa);
 
 /* Is [pa, pa + len) inside guest RAM? */
 bool windmp_is_ram(const WinDumpGuest *g, uint64_t pa, uint64_t len);

@@ -216,3 +216,17 @@ bool windmp_write(const WinDump *wd, const WinDumpGuest *g,
     /* a trailing hole too: the sink then makes the file its full length */
     return !w.hole || out->skip(out->opaque, w.hole, errp);
 }
+
+/*
+ * A hole reads back as zeros only in a regular file, past its end, at the
+ * offset where the next write lands (not with O_APPEND, as `>>` opens).
+ * A pipe (libvirt's --bypass-cache) gets every byte.
+ */
+bool windmp_fd_can_skip(int fd)
+{
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+
+    return flags >= 0 && !(flags & O_APPEND) && fstat(fd, &st) == 0 &&
+           S_ISREG(st.st_mode) && lseek(fd, 0, SEEK_CUR) == st.st_size;
+}
