@@ -184,9 +184,11 @@ HDR_KUSER = {"SystemUpTime": 123456789, "ProductType": 1, "SuiteMask": 0x100}
 
 
 def check_dump(d, vm, append, regs=None, current_cpu=0, t0=None, t1=None,
-               full=True):
-    """The full set of structural checks on a dump of the test guest.
-    Returns a list of problems (empty when everything holds)."""
+               full=True, dump_type=1):
+    """The full set of structural checks on a dump of the test guest, of
+    the DumpType the caller expects (5: a bitmap dump, whose own rules its
+    tests check).  Returns a list of problems (empty when everything
+    holds)."""
     r = vm.ready
     x64 = r["arch"] == "x64"
     errs = []
@@ -251,9 +253,9 @@ def check_dump(d, vm, append, regs=None, current_cpu=0, t0=None, t1=None,
         want(d["Pad0x3C"] == 0, "pad 0x3C not zero")
         want(d["Pad0x8C"] == 0, "pad 0x8C not zero")
         want(d["Pad0xF9C"] == 0, "pad 0xF9C not zero")
-    # a bitmap dump's own rules are checked by its tests
-    bitmap = d.bitmap is not None
-    want(bitmap or d["DumpType"] == 1, f"DumpType {d['DumpType']}")
+    bitmap = dump_type == 5
+    want(d["DumpType"] == dump_type and (d.bitmap is not None) == bitmap,
+         f"DumpType {d['DumpType']}, expected {dump_type}")
     # refreshed from KUSER_SHARED_DATA, when the guest maps it
     ku = HDR_KUSER if "kuser=none" in append else KUSER
     for k, v in ku.items():
@@ -265,7 +267,7 @@ def check_dump(d, vm, append, regs=None, current_cpu=0, t0=None, t1=None,
     pages = d.pages()
     want(bitmap or d["NumberOfPages"] == pages,
          f"NumberOfPages {d['NumberOfPages']:#x} != sum of runs {pages:#x}")
-    size = (d.bitmap["FirstPage"] if bitmap else d.hdr_size) + pages * 4096
+    size = (d.bitmap["FirstPage"] if d.bitmap else d.hdr_size) + pages * 4096
     want(d["RequiredDumpSpace"] == size,
          f"RequiredDumpSpace {d['RequiredDumpSpace']:#x} != {size:#x}")
     want(len(d.data) == size, f"file size {len(d.data):#x} != {size:#x}")

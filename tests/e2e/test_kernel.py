@@ -118,7 +118,7 @@ def test_kernel_dump(booted, workdir, name):
     f = dmp.Dump(full)
     cur = 1 if "panic=1" in append else 0
     errs = checks.check_dump(d, vm, append, regs=regs, current_cpu=cur,
-                             full=False)
+                             full=False, dump_type=5)
     assert not errs, "\n".join(errs)
 
     got = check_bitmap(d, "SDMP")
@@ -217,7 +217,7 @@ def test_more_runs_than_fit(vms, qemu_bin, guest_dir, workdir, bits):
     assert "more than the" in vm.stderr()[mark:], vm.stderr()[mark:]
     d = dmp.Dump(path)
     got = check_bitmap(d, "FDMP")
-    errs = checks.check_dump(d, vm, append, full=False)
+    errs = checks.check_dump(d, vm, append, full=False, dump_type=5)
     errs = [e for e in errs if not e.startswith("runs ")]
     assert not errs, "\n".join(errs)
     # every page of the guest's runs (all of its RAM above 1 MiB), each

@@ -442,7 +442,8 @@ def test_virsh_kernel_dump(lv, crashed, workdir, windmp_tool):
     d = dmp.Dump(hmp_path)
     assert d["DumpType"] == 5 and d.bitmap["Signature"] == "SDMP"
     errs = checks.check_dump(d, crashed["guest"], crashed["append"],
-                             regs=crashed["regs"], current_cpu=0, full=False)
+                             regs=crashed["regs"], current_cpu=0, full=False,
+                             dump_type=5)
     assert not errs, "\n".join(errs)
     assert lv.status(name) == "VM status: paused (guest-panicked)"
     elf = os.path.join(str(workdir), "kernel.elf")
