@@ -55,10 +55,26 @@ fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-for p in "${series[@]}"; do
-    for f in $(series_adds "patches/$p"); do
+for k in "${!series[@]}"; do
+    p=${series[$k]}
+    adds=$(series_adds "patches/$p")
+    for f in $adds; do
         mkdir -p "$src/$(dirname "$f")"
         cp "qemu/$f" "$src/$f"
+    done
+    # qemu/ holds the final version of a file: what this patch adds is
+    # that, less the edits of the later patches that change it
+    for ((j = ${#series[@]} - 1; j > k; j--)); do
+        git mailinfo "$tmp/lmsg" "$tmp/ldiff" < "patches/${series[$j]}" >/dev/null
+        for f in $adds; do
+            if grep -q "^diff --git a/$f b/$f\$" "$tmp/ldiff"; then
+                git -C "$src" apply -R --include="$f" "$tmp/ldiff" || {
+                    echo "apply-series: ${series[$j]}'s edit of $f does not" \
+                         "revert from qemu/$f" >&2
+                    exit 1
+                }
+            fi
+        done
     done
     git mailinfo "$tmp/msg" "$tmp/diff" < "patches/$p" > "$tmp/info"
     if [ -s "$tmp/diff" ]; then

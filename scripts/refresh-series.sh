@@ -30,12 +30,14 @@ for i in "${!series[@]}"; do
         now=$(sha256sum < "qemu/$f" | cut -d' ' -f1)
         applied=$(awk -v f="$f" '$2 == f { print $1 }' "$src/.git/windmp-overlay")
         if [ "$now" != "$applied" ] &&
-           [ "$now" != "$(git -C "$src" show "$c:$f" | sha256sum | cut -d' ' -f1)" ]; then
+           [ "$now" != "$(git -C "$src" show "HEAD:$f" | sha256sum | cut -d' ' -f1)" ]; then
             echo "refresh-series: qemu/$f changed since the series was applied;" \
                  "run scripts/build.sh first" >&2
             exit 1
         fi
-        git -C "$src" show "$c:$f" > "qemu/$f"
+        # qemu/ holds the file as the series leaves it; a later patch
+        # that edits it carries that edit as a diff
+        git -C "$src" show "HEAD:$f" > "qemu/$f"
         excl+=(":(exclude)$f")
     done
     # the header (From, X-Windmp-Add) stays; subject, message and diff

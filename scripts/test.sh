@@ -101,7 +101,8 @@ tail -1 "$results/e2e-tcg.log" >&2
 junit "$results/e2e-tcg.xml" e2e-tcg
 
 # The end-to-end tests again under KVM, where there is KVM, and libvirt
-# with <domain type='kvm'> (about 2 minutes here).  Nested KVM here makes
+# with <domain type='kvm'>, and the two live dumps whose guest writes
+# while it is dumped (about 5 minutes here).  Nested KVM here makes
 # the guest's first touch of each page slow, so 64 MiB; and KVM without
 # VMX/SVM (PVM) cannot run 32-bit paging guests at all.
 if [ -w /dev/kvm ] && [ "${WINDMP_ACCEL:-kvm}" = kvm ]; then
@@ -124,6 +125,8 @@ if [ -w /dev/kvm ] && [ "${WINDMP_ACCEL:-kvm}" = kvm ]; then
     WINDMP_ACCEL=kvm WINDMP_MEM_MB=64 /usr/bin/python3 -m pytest \
         -p no:cacheprovider -q "${sel[@]}" "$top/tests/e2e/test_e2e.py" \
         "$top/tests/e2e/test_libvirt.py" \
+        "$top/tests/e2e/test_live.py::test_live_dump_is_the_pause_instant" \
+        "$top/tests/e2e/test_live.py::test_live_dump_copy_budget" \
         --junitxml="$results/e2e-kvm.xml" > "$results/e2e-kvm.log" 2>&1
     tail -1 "$results/e2e-kvm.log" >&2
     junit "$results/e2e-kvm.xml" e2e-kvm
@@ -150,7 +153,9 @@ if [ "${WINDMP_BASE:-10.0}" = 10.0 ]; then
         WINDMP_ACCEL=tcg WINDMP_QEMU=$b2/qemu/qemu-system-x86_64 \
             WINDMP_TOOL=$build/core/windmp WINDMP_GUEST_DIR=$build/guest \
             /usr/bin/python3 -m pytest -p no:cacheprovider -q \
-            "$top/tests/e2e/test_e2e.py" --junitxml="$results/e2e-10.2.xml" \
+            "$top/tests/e2e/test_e2e.py" \
+            "$top/tests/e2e/test_live.py::test_live_dump_is_the_pause_instant" \
+            --junitxml="$results/e2e-10.2.xml" \
             > "$results/e2e-10.2.log" 2>&1
         tail -1 "$results/e2e-10.2.log" >&2
         junit "$results/e2e-10.2.xml" e2e-10.2
@@ -179,7 +184,7 @@ if WINDMP_QEMU_SANITIZE=1 WINDMP_QEMU_ONLY=1 WINDMP_NO_APT=1 \
         WINDMP_READY_TIMEOUT=300 /usr/bin/python3 -m pytest \
         -p no:cacheprovider -q --basetemp="$results/asan-tmp" \
         "$top/tests/e2e/test_hostile.py" "$top/tests/e2e/test_kernel.py" \
-        --junitxml="$results/e2e-asan.xml" \
+        "$top/tests/e2e/test_live.py" --junitxml="$results/e2e-asan.xml" \
         > "$results/e2e-asan.log" 2>&1
     tail -1 "$results/e2e-asan.log" >&2
     junit "$results/e2e-asan.xml" e2e-asan

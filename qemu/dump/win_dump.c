@@ -16,11 +16,15 @@
 #include "system/dump.h"
 #include "qapi/error.h"
 #include "qemu/error-report.h"
+#include "qemu/main-loop.h"
+#include "qemu/units.h"
 #include "hw/core/cpu.h"
 #include "hw/boards.h"
 #include "hw/misc/vmcoreinfo.h"
 #include "system/dma.h"
+#include "system/runstate.h"
 #include "win_dump.h"
+#include "live.h"
 #include "windmp/windmp.h"
 #include "cpu.h"
 
@@ -85,6 +89,8 @@ typedef struct QemuGuest {
     DumpState *s;
     GArray *ram;                /* of WinDumpRange */
     GArray *host;               /* of uint8_t *, parallel to ram */
+    /* a live dump: RAM as it was when the guest was resumed */
+    DumpLive *live;
 } QemuGuest;
 
 static const uint8_t *guest_ram_ptr(QemuGuest *qg, uint64_t pa, uint64_t *len)
@@ -123,7 +129,12 @@ static bool guest_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
 
 static const void *guest_map(void *opaque, uint64_t pa, uint64_t *len)
 {
-    return guest_ram_ptr(opaque, pa, len);
+    QemuGuest *qg = opaque;
+
+    if (qg->live) {
+        return dump_live_map(qg->live, pa, len);
+    }
+    return guest_ram_ptr(qg, pa, len);
 }
 
 static void guest_unmap(void *opaque, const void *ptr, uint64_t len)
@@ -217,6 +228,53 @@ static void guest_ram_init(QemuGuest *qg, DumpState *s)
             pos = end;
         }
     }
+}
+
+/*
+ * Copies of the pages that the guest writes before a live dump reaches
+ * them: a sixteenth of the dump, within these bounds.  A guest that
+ * writes more meanwhile waits for the dump.
+ */
+#define LIVE_BUDGET_MIN     (16 * MiB)
+#define LIVE_BUDGET_MAX     (1 * GiB)
+
+/*
+ * Protect the RAM that @wd plans to dump and resume the guest: from here
+ * on, the dump reads RAM through qg->live
+ */
+static bool live_start(DumpState *s, QemuGuest *qg, const WinDump *wd,
+                       Error **errp)
+{
+    Error *err = NULL;
+    guint i;
+
+    qg->live = dump_live_new(MIN(MAX(wd->total_size / 16, LIVE_BUDGET_MIN),
+                                 LIVE_BUDGET_MAX));
+    for (i = 0; i < qg->ram->len; i++) {
+        WinDumpRange *r = &g_array_index(qg->ram, WinDumpRange, i);
+
+        dump_live_add_ram(qg->live, r->start, r->end,
+                          g_array_index(qg->host, uint8_t *, i));
+    }
+    for (i = 0; i < wd->nr_extents; i++) {
+        dump_live_want(qg->live, wd->extents[i].start, wd->extents[i].end);
+    }
+    if (!dump_live_start(qg->live, &err)) {
+        dump_live_finish(qg->live);
+        qg->live = NULL;
+        /* QMP drops hints: what still works must be in the message */
+        error_setg(errp, "win-dmp: cannot take a live dump: %s; a dump"
+                   " without live still works", error_get_pretty(err));
+        error_free(err);
+        return false;
+    }
+
+    /* the dump thread does not hold the BQL (live implies detach) */
+    bql_lock();
+    vm_start();
+    bql_unlock();
+    s->resume = false;
+    return true;
 }
 
 static void cpu_state(WinDumpCpu *c, CPUState *cs)
@@ -337,7 +395,7 @@ static bool fd_finish(int fd, Error **errp)
 void create_win_dump(DumpState *s, Error **errp)
 {
     ERRP_GUARD();
-    QemuGuest qg;
+    QemuGuest qg = { 0 };
     WinDumpGuest g = { .ops = &guest_ops, .opaque = &qg };
     MachineState *ms = MACHINE(qdev_get_machine());
     WinDumpRange hotplug;
@@ -351,6 +409,7 @@ void create_win_dump(DumpState *s, Error **errp)
     CPUState *cs;
     unsigned i = 0;
     off_t start;
+    bool ok;
 
     if (!s->guest_note) {
         /* dump_init() warned why, or the guest withdrew it meanwhile */
@@ -388,10 +447,19 @@ void create_win_dump(DumpState *s, Error **errp)
         goto out;
     }
     s->total_size = wd.total_size;
+    /* a guest that is not running is dumped as it is */
+    if (s->live && s->resume && !live_start(s, &qg, &wd, errp)) {
+        windmp_cleanup(&wd);
+        goto out;
+    }
     start = fd_start(s->fd);
     sink.skip = windmp_fd_can_skip(s->fd) ? skip_fd : NULL;
-    if (!windmp_write(&wd, &g, &sink, errp) ||
-        (sink.skip && !fd_finish(s->fd, errp))) {
+    ok = windmp_write(&wd, &g, &sink, errp) &&
+         (!sink.skip || fd_finish(s->fd, errp));
+    if (qg.live) {
+        dump_live_finish(qg.live);
+    }
+    if (!ok) {
         error_prepend(errp, "win-dmp: ");
         /*
          * Leave nothing behind that could pass for a complete dump, and

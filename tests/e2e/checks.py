@@ -158,14 +158,17 @@ def check_context_regs(ctx, regs, x64, ours=True, label=""):
     return errs
 
 
-def check_pattern(d, zero=None):
+def check_pattern(d, zero=None, exclude=None):
     """Every pattern page (PFN >= 0x400) in the dump against the formula
-    (zero: the guest's zero_rule()).  Returns the number of pages checked;
-    raises AssertionError."""
+    (zero: the guest's zero_rule(); exclude: PFNs [lo, hi) that the guest
+    changed since).  Returns the number of pages checked; raises
+    AssertionError."""
     bad = []
     n = 0
     for base, count, off in d.runs:
         for pfn in range(max(base, PATTERN_FROM), base + count):
+            if exclude and exclude[0] <= pfn < exclude[1]:
+                continue
             o = off + (pfn - base) * 4096
             if d.data[o:o + 4096] != expected_page(pfn, zero):
                 bad.append(pfn)

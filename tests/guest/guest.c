@@ -77,6 +77,9 @@ typedef unsigned long ulong;
 
 /* asm helpers (start64.S / start32.S) */
 extern void cpu_final(ulong idx, ulong do_panic, ulong user_cr3);
+#ifdef __x86_64__
+extern void busy_loop(ulong va, ulong npages, ulong ctr_va);
+#endif
 extern void load_cr3(ulong cr3, ulong cr4_bits);
 extern char tramp_start[], tramp_end[], tramp_cr3[], tramp_cr4[];
 
@@ -324,6 +327,13 @@ static u64 opt_kmap_mb, opt_user_mb;
 static u64 kmap_end, user_pa, user_end, kextra_pa[KEXTRA];
 /* runs=N: the header says there are N memory runs (more than fit) */
 static u64 opt_runs;
+/*
+ * busy=N,BASE,SIZE (x64): CPU N stamps [BASE, BASE + SIZE) for ever
+ * instead of halting, for live dumps (busy_loop in start64.S)
+ */
+static int opt_busy_cpu = -1;
+static u64 opt_busy_base, opt_busy_size;
+#define BUSY_CTR_PA     0x305400ULL
 #ifndef __x86_64__
 static int pae = 1;
 #endif
@@ -531,6 +541,28 @@ static void parse_options(void)
             if (!parse_num(w + 5, e, 0, &opt_runs) || opt_runs >> 16) {
                 fail("bad option", w);
             }
+        } else if (streq_n(w, "busy=", 5)) {
+            u64 v[3];
+            const char *q = w + 5, *c;
+            int n;
+            for (n = 0; n < 3; n++) {
+                for (c = q; *c && *c != ','; c++) {
+                }
+                if (!parse_num(q, c, 0, &v[n]) || (n < 2 && !*c)) {
+                    fail("bad option (busy=N,BASE,SIZE)", w);
+                }
+                q = c + 1;
+            }
+#ifndef __x86_64__
+            fail("bad option (busy= is x64 only)", w);
+#endif
+            if (v[0] >= MAX_CPUS || (v[1] | v[2]) & (PAGE - 1) || !v[2] ||
+                v[1] < 0x400000 || v[1] + v[2] < v[1]) {
+                fail("bad option (busy=N,BASE,SIZE: pages above 4 MiB)", w);
+            }
+            opt_busy_cpu = (int)v[0];
+            opt_busy_base = v[1];
+            opt_busy_size = v[2];
         } else if (streq_n(w, "poke=", 5)) {
             if (npokes >= MAX_POKES) {
                 fail("too many pokes", w);
@@ -1390,6 +1422,12 @@ static void final_halt(u32 idx)
     }
     cpu_halting[idx] = 1;
     barrier();
+#ifdef __x86_64__
+    if (opt_busy_cpu == (int)idx) {
+        busy_loop((ulong)kva(opt_busy_base), opt_busy_size >> 12,
+                  (ulong)kva(BUSY_CTR_PA));
+    }
+#endif
     cpu_final(idx, opt_panic == (int)idx, (idx == 0 && opt_cr3_user) ? (ulong)user_cr3 : 0);
 }
 
@@ -1502,6 +1540,11 @@ void kmain(u32 magic, u32 mbi)
         restrict_kernel_map();
         puts_("windmp-guest: kernel map cut to "); puthex(kmap_end);
         puts_("\n");
+    }
+    if (opt_busy_cpu >= (int)ncpus ||
+        (opt_busy_cpu >= 0 &&
+         (opt_busy_base + opt_busy_size) >> 12 > ram_end_pfn)) {
+        fail("busy= names no CPU or no RAM", 0);
     }
     start_aps();
 

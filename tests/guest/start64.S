@@ -143,6 +143,35 @@ cpu_final:
 3:	hlt
 	jmp 3b
 
+/*
+ * void busy_loop(ulong va, ulong npages, ulong ctr_va)
+ * Stamp page (v - 1) % npages at va with 512 copies of v, for v = 1, 2, ...,
+ * storing v + 1 at ctr_va after each page: the registers say which
+ * stamps RAM holds (rbx = the v being or about to be written; all
+ * stamps below it are complete).
+ */
+	.globl busy_loop
+busy_loop:
+	cli
+	mov %rdi, %r12
+	mov %rsi, %r13
+	mov %rdx, %r15
+	mov $1, %ebx
+	xor %r14d, %r14d
+1:	mov %r14, %rdi
+	shl $12, %rdi
+	add %r12, %rdi
+	mov %rbx, %rax
+	mov $512, %ecx
+	rep stosq
+	inc %rbx
+	inc %r14
+	cmp %r13, %r14
+	jb 2f
+	xor %r14d, %r14d
+2:	mov %rbx, (%r15)
+	jmp 1b
+
 	.section .rodata
 	.p2align 3
 rax_const:

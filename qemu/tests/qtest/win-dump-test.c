@@ -401,6 +401,57 @@ static void test_detach(void)
     guest_end(g);
 }
 
+/* The formats that query-dump-guest-memory-capability offers live */
+static char *live_formats(QTestState *qts)
+{
+    QDict *rsp = qtest_qmp(qts, "{'execute':"
+                           " 'query-dump-guest-memory-capability'}");
+    QList *formats = qdict_get_qlist(qdict_get_qdict(rsp, "return"),
+                                     "live-formats");
+    GString *s = g_string_new("");
+    QListEntry *e;
+
+    QLIST_FOREACH_ENTRY(formats, e) {
+        g_string_append_printf(s, "%s%s", s->len ? "," : "",
+                               qstring_get_str(qobject_to(QString, e->value)));
+    }
+    qobject_unref(rsp);
+    return g_string_free(s, false);
+}
+
+/*
+ * A live dump: refused without detach; with it, the VM runs on, the
+ * main loop may write guest RAM meanwhile, and the file is complete
+ */
+static void test_live(void)
+{
+    Guest *g = guest_start("-device vmcoreinfo", NULL, false);
+    QTestState *qts = g->qs->qts;
+    g_autofree char *formats = NULL;
+    g_autofree char *err = NULL;
+    QDict *rsp, *data;
+
+    guest_publish(g);
+    formats = live_formats(qts);
+    g_assert_cmpstr(formats, ==, "win-dmp");
+    err = dump_qmp(g, ", 'live': true");
+    g_assert_nonnull(strstr(err, "needs detach"));
+
+    g_assert_null(dump_qmp(g, ", 'detach': true, 'live': true"));
+    qtest_writel(qts, RAM_SIZE - 0x1000, 0x4c495645);
+    data = qtest_qmp_eventwait_ref(qts, "DUMP_COMPLETED");
+    g_assert_false(qdict_haskey(qdict_get_qdict(data, "data"), "error"));
+    qobject_unref(data);
+    g_assert_cmphex(qtest_readl(qts, RAM_SIZE - 0x1000), ==, 0x4c495645);
+
+    rsp = qtest_qmp(qts, "{'execute': 'query-status'}");
+    g_assert_cmpstr(qdict_get_str(qdict_get_qdict(rsp, "return"), "status"),
+                    ==, "running");
+    qobject_unref(rsp);
+    check_dump(g, KDBG_PA);
+    guest_end(g);
+}
+
 static void test_capability(void)
 {
     Guest *g = guest_start("-device vmcoreinfo", NULL, false);
@@ -551,6 +602,7 @@ int main(int argc, char **argv)
     qtest_add_func("win-dump/too-many-runs", test_too_many_runs);
     qtest_add_func("win-dump/hmp", test_hmp);
     qtest_add_func("win-dump/detach", test_detach);
+    qtest_add_func("win-dump/live", test_live);
     qtest_add_func("win-dump/capability", test_capability);
     qtest_add_func("win-dump/no-device", test_no_device);
     qtest_add_func("win-dump/paging-refused", test_paging_refused);

@@ -1,0 +1,147 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Benchmark: how long a live win-dmp pauses the guest, against the
+ordinary dump (ours and Debian's stock QEMU), all in one run.
+
+    bench/live-dump.py [--mem-mb 1024,4096,16384] [--runs 3]
+                       [--accel tcg|kvm] [--dir DIR]
+
+For each guest size it boots the test guest in stock QEMU and in ours,
+idle (all vCPUs halted) and busy (vCPU 1 stamps every page above 16 MiB
+in turn, 4 KiB at a time, as fast as it can: the test guest's busy=
+option), and takes --runs dumps of each kind after a warm-up, each to a
+new file in --dir (deleted afterwards; not synced: the page cache's
+speed).  The pause is the time from QMP's STOP event to RESUME (an
+ordinary dump resumes at the end: its pause is the whole dump), the total
+from STOP to DUMP_COMPLETED; both from QEMU's own event timestamps.
+Extra host memory: the live dump's peak of page copies (its
+dump_live_finish trace event) and the growth of QEMU's peak RSS.
+Reported: median and maximum pause, median total, live against ours.
+"""
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(top, "tests", "e2e"))
+import qemu  # noqa: E402
+
+FINISH_RE = re.compile(r"(\d+) pages copied before the dump reached them,"
+                       r" at most (\d+) bytes of copies at once; (\d+) guest"
+                       r" writes waited")
+MiB = 1 << 20
+
+
+def ts(e):
+    return e["timestamp"]["seconds"] + e["timestamp"]["microseconds"] / 1e6
+
+
+def peak_rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def one_dump(vm, path, live):
+    """(pause s, total s, peak copy bytes or None) of one detached dump."""
+    vm.qmp.events.clear()
+    extra = {"live": True} if live else None
+    _, ev = vm.dump(path, detach=True, extra=extra, timeout=1200)
+    if "error" in ev["data"]:
+        raise RuntimeError(f"dump failed: {ev['data']['error']}")
+    os.unlink(path)
+    stop = [e for e in vm.qmp.events if e["event"] == "STOP"]
+    resume = [e for e in vm.qmp.events if e["event"] == "RESUME"]
+    if len(stop) != 1 or len(resume) != 1:
+        raise RuntimeError(f"events {[e['event'] for e in vm.qmp.events]}")
+    peak = None
+    if live:
+        m = FINISH_RE.findall(vm.stderr())
+        peak = int(m[-1][1]) if m else None
+    return ts(resume[0]) - ts(stop[0]), ts(ev) - ts(stop[0]), peak
+
+
+def case(args, binary, mem_mb, busy, kinds, work):
+    append = "kdbg=encoded"
+    if busy:
+        append += f" busy=1,{16 * MiB:#x},{(mem_mb - 32) * MiB:#x}"
+    vm = qemu.VM(binary, os.path.join(args.guest, "windmp-guest64.elf"),
+                 append, workdir=work, accel=args.accel, mem_mb=mem_mb,
+                 extra_args=["-trace", "dump_live_finish"]
+                 if "live" in kinds else [])
+    rows = {}
+    try:
+        vm.wait_ready(timeout=3600)
+        rss0 = peak_rss_kb(vm.proc.pid)
+        path = os.path.join(work, "bench.dmp")
+        for kind in kinds:
+            one_dump(vm, path, kind == "live")      # warm-up
+            rows[kind] = [one_dump(vm, path, kind == "live")
+                          for _ in range(args.runs)]
+        rss = (peak_rss_kb(vm.proc.pid) - rss0) * 1024
+    finally:
+        vm.kill()
+    return rows, rss
+
+
+def fmt_s(v):
+    return f"{v * 1000:.1f} ms" if v < 1 else f"{v:.2f} s"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--mem-mb", default="1024,4096,16384")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--accel", default="tcg")
+    ap.add_argument("--dir", default=None,
+                    help="where the dumps go (default: a directory in"
+                         " build/, on disk)")
+    ap.add_argument("--qemu", default=os.path.join(
+        top, "build/qemu/qemu-system-x86_64"))
+    ap.add_argument("--stock", default="/usr/bin/qemu-system-x86_64")
+    ap.add_argument("--guest", default=os.path.join(top, "build/guest"))
+    args = ap.parse_args()
+
+    base = args.dir or os.path.join(top, "build")
+    print(f"live win-dmp against the ordinary dump, {args.accel},"
+          f" {args.runs} runs each after a warm-up; times from QEMU's"
+          f" STOP/RESUME/DUMP_COMPLETED events")
+    print(f"{'guest':>7} {'load':>5} {'dump':>13} {'pause med':>10}"
+          f" {'pause max':>10} {'total med':>10} {'vs ours':>8}"
+          f" {'copies':>9} {'RSS +':>9}")
+    for mem_mb in (int(m) for m in args.mem_mb.split(",")):
+        with tempfile.TemporaryDirectory(dir=base) as work:
+            for busy in (False, True):
+                load = "busy" if busy else "idle"
+                res = {}
+                if not busy:
+                    r, rss = case(args, args.stock, mem_mb, False,
+                                  ["ordinary"], work)
+                    res["stock ordinary"] = (r["ordinary"], rss)
+                r, rss = case(args, args.qemu, mem_mb, busy,
+                              ["ordinary", "live"], work)
+                res["ours ordinary"] = (r["ordinary"], rss)
+                res["ours live"] = (r["live"], rss)
+                ref = statistics.median(t for _, t, _ in r["ordinary"])
+                for name, (runs, rss) in res.items():
+                    pauses = [p for p, _, _ in runs]
+                    total = statistics.median(t for _, t, _ in runs)
+                    peaks = [c for _, _, c in runs if c is not None]
+                    copies = (f"{max(peaks) / MiB:.0f} MiB" if peaks
+                              else "-")
+                    print(f"{mem_mb // 1024:>5}G {load:>6} {name:>13}"
+                          f" {fmt_s(statistics.median(pauses)):>10}"
+                          f" {fmt_s(max(pauses)):>10} {fmt_s(total):>10}"
+                          f" {total / ref:>7.2f}x {copies:>9}"
+                          f" {rss / MiB:>6.0f} MiB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
