@@ -185,6 +185,7 @@ def test_live_dump_is_the_pause_instant(vms, qemu_bin, guest64):
     reader; the dump holds the region exactly as at the pause."""
     size = 8 * MiB
     vm = start(vms, qemu_bin, guest64, size)
+    halted = vm.registers()[0]      # vCPU 0 halts: its registers stay
     vm.qmp.events.clear()
     reader, a, b = held_live_dump(vm)
     assert b > a, "the guest did not run while the live dump was written"
@@ -193,6 +194,9 @@ def test_live_dump_is_the_pause_instant(vms, qemu_bin, guest64):
     v = check_live_dump(d, vm, size)
     assert a > v, (f"the counter read during the dump ({a}) is not past"
                    f" the pause ({v})")
+    errs = checks.check_context_regs(d.processors()[0][3], halted, True,
+                                     label="cpu 0")
+    assert not errs, "\n".join(errs)
     # paused once, before the dump, resumed before it completed
     stop, resume = events(vm, "STOP"), events(vm, "RESUME")
     assert len(stop) == 1 and len(resume) == 1, vm.qmp.events

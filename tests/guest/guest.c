@@ -1541,10 +1541,15 @@ void kmain(u32 magic, u32 mbi)
         puts_("windmp-guest: kernel map cut to "); puthex(kmap_end);
         puts_("\n");
     }
-    if (opt_busy_cpu >= (int)ncpus ||
-        (opt_busy_cpu >= 0 &&
-         (opt_busy_base + opt_busy_size) >> 12 > ram_end_pfn)) {
-        fail("busy= names no CPU or no RAM", 0);
+    if (opt_busy_cpu >= 0) {
+        u64 b = opt_busy_base >> 12, e = (opt_busy_base + opt_busy_size) >> 12;
+        int in_run = 0;
+        for (i = 0; i < nruns; i++) {
+            in_run |= b >= runs[i].base && e <= runs[i].base + runs[i].count;
+        }
+        if (opt_busy_cpu >= (int)ncpus || !in_run) {
+            fail("busy= names no CPU, or memory that is not one RAM run", 0);
+        }
     }
     start_aps();
 
