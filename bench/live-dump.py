@@ -57,8 +57,10 @@ def one_dump(vm, path, live):
     if "error" in ev["data"]:
         raise RuntimeError(f"dump failed: {ev['data']['error']}")
     os.unlink(path)
+    # an ordinary dump resumes the guest after DUMP_COMPLETED
+    resume = vm.qmp.wait_event("RESUME", timeout=60)
     stop = [e for e in vm.qmp.events if e["event"] == "STOP"]
-    resume = [e for e in vm.qmp.events if e["event"] == "RESUME"]
+    resume = [resume] + [e for e in vm.qmp.events if e["event"] == "RESUME"]
     if len(stop) != 1 or len(resume) != 1:
         raise RuntimeError(f"events {[e['event'] for e in vm.qmp.events]}")
     peak = None
