@@ -793,35 +793,23 @@ static void hint_missing_runs(const ElfCore *ec, const WinDumpGuest *g)
     const WinDumpHeader *h = (const void *)(ec->guest_note +
                                             VMCOREINFO_ELF_NOTE_HDR_SIZE);
     bool x64 = !memcmp(h->x64.ValidDump, "DU64", 4);
-    uint32_t nr = x64 ? le32_to_cpu(h->x64.PhysicalMemoryBlock.NumberOfRuns) :
-                        le32_to_cpu(h->x32.PhysicalMemoryBlock.NumberOfRuns);
+    g_autoptr(GArray) runs = g_array_new(false, false, sizeof(WinDumpRange));
     uint64_t listed = 0, held = 0;
-    uint32_t i;
+    guint i;
+    size_t k;
 
-    for (i = 0; i < MIN(nr, x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32);
-         i++) {
-        uint64_t base, count, start, end;
-        size_t k;
+    if (!windmp_header_runs(h, x64, runs, &listed, NULL)) {
+        return;     /* not a question of the core, but of the header */
+    }
+    for (i = 0; i < runs->len; i++) {
+        const WinDumpRange *r = &g_array_index(runs, WinDumpRange, i);
 
-        if (x64) {
-            base = le64_to_cpu(h->x64.PhysicalMemoryBlock.Run[i].BasePage);
-            count = le64_to_cpu(h->x64.PhysicalMemoryBlock.Run[i].PageCount);
-        } else {
-            base = le32_to_cpu(h->x32.PhysicalMemoryBlock.Run[i].BasePage);
-            count = le32_to_cpu(h->x32.PhysicalMemoryBlock.Run[i].PageCount);
-        }
-        if (base >= (1ull << 40) || count >= (1ull << 40)) {
-            return;     /* not a question of the core, but of the header */
-        }
-        start = base << WIN_DUMP_PAGE_BITS;
-        end = (base + count) << WIN_DUMP_PAGE_BITS;
         for (k = 0; k < g->nr_ram; k++) {
-            if (g->ram[k].start < end && start < g->ram[k].end) {
-                held += (MIN(end, g->ram[k].end) -
-                         MAX(start, g->ram[k].start)) >> WIN_DUMP_PAGE_BITS;
+            if (g->ram[k].start < r->end && r->start < g->ram[k].end) {
+                held += (MIN(r->end, g->ram[k].end) -
+                         MAX(r->start, g->ram[k].start)) >> WIN_DUMP_PAGE_BITS;
             }
         }
-        listed += count;
     }
     if (held < listed) {
         fprintf(stderr, "The core holds %" PRIu64 " of the %" PRIu64 " pages"
