@@ -14,6 +14,7 @@
 #include "qapi/error.h"
 #include "qemu/bswap.h"
 #include "qemu/bitmap.h"
+#include "qemu/range.h"
 #include "windmp.h"
 
 #define NOTE_NAME       "VMCOREINFO"
@@ -27,7 +28,7 @@
 
 /* A guest-physical range that readers of the dump depend on */
 typedef struct Protected {
-    WinDumpRange r;
+    Range r;
     const char *what;
 } Protected;
 
@@ -35,7 +36,7 @@ typedef struct Protected {
 typedef struct CpuContext {
     uint64_t va;
     unsigned nr_chunks;
-    WinDumpRange chunk[2];
+    Range chunk[2];
     bool ok;
 } CpuContext;
 
@@ -499,12 +500,11 @@ static bool protect_virt(GArray *prot, WinDumpSpace *as, uint64_t va,
         if (!windmp_translate(as, va, &pa, &left, errp)) {
             return false;
         }
-        p.r.start = pa;
-        p.r.end = pa + MIN(left, len);
+        range_init_nofail(&p.r, pa, MIN(left, len));
         p.what = what;
         g_array_append_val(prot, p);
-        va += p.r.end - p.r.start;
-        len -= p.r.end - p.r.start;
+        va += range_size(&p.r);
+        len -= range_size(&p.r);
     }
     return true;
 }
@@ -856,11 +856,6 @@ static void build_context(const WinDump *wd, void *ctx, const WinDumpCpu *cpu)
     }
 }
 
-static bool ranges_overlap(const WinDumpRange *a, const WinDumpRange *b)
-{
-    return a->start < b->end && b->start < a->end;
-}
-
 /* Find where each processor's KPRCB.Context lives, without touching it */
 static void locate_context(WinDump *wd, WinDumpSpace *as, GArray *prot,
                            unsigned i, uint64_t ctx_size, CpuContext *cc)
@@ -899,9 +894,7 @@ static void locate_context(WinDump *wd, WinDumpSpace *as, GArray *prot,
                        ", which is not guest RAM", cc->va, pa);
             goto fail;
         }
-        cc->chunk[cc->nr_chunks].start = pa;
-        cc->chunk[cc->nr_chunks].end = pa + n;
-        cc->nr_chunks++;
+        range_init_nofail(&cc->chunk[cc->nr_chunks++], pa, n);
         va += n;
         len -= n;
     }
@@ -915,12 +908,16 @@ fail:
 }
 
 /* Is @r inside the memory runs, i.e. will the file hold it? */
-static bool in_extents(const WinDump *wd, const WinDumpRange *r)
+static bool in_extents(const WinDump *wd, const Range *r)
 {
     size_t i;
 
     for (i = 0; i < wd->nr_extents; i++) {
-        if (r->start >= wd->extents[i].start && r->end <= wd->extents[i].end) {
+        Range e;
+
+        range_init_nofail(&e, wd->extents[i].start,
+                          wd->extents[i].end - wd->extents[i].start);
+        if (range_contains_range(&e, r)) {
             return true;
         }
     }
@@ -955,9 +952,10 @@ static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
 
     /* all translations are done: as->tables is complete now */
     for (t = 0; t < as->tables->len; t++) {
-        Protected p = {
-            g_array_index(as->tables, WinDumpRange, t), "a page table"
-        };
+        WinDumpRange *r = &g_array_index(as->tables, WinDumpRange, t);
+        Protected p = { .what = "a page table" };
+
+        range_init_nofail(&p.r, r->start, r->end - r->start);
         g_array_append_val(prot, p);
     }
 
@@ -972,14 +970,15 @@ static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
             }
             for (t = 0; t < prot->len && !clash; t++) {
                 Protected *p = &g_array_index(prot, Protected, t);
-                if (ranges_overlap(&cc[i].chunk[j], &p->r)) {
+                if (range_overlaps_range(&cc[i].chunk[j], &p->r)) {
                     clash = p->what;
                 }
             }
             for (k = 0; k < ov->len && !clash; k++) {
                 WinDumpOverlay *o = &g_array_index(ov, WinDumpOverlay, k);
-                WinDumpRange r = { o->pa, o->pa + o->len };
-                if (ranges_overlap(&cc[i].chunk[j], &r)) {
+                if (ranges_overlap(range_lob(&cc[i].chunk[j]),
+                                   range_size(&cc[i].chunk[j]),
+                                   o->pa, o->len)) {
                     clash = "another processor's context";
                 }
             }
@@ -998,8 +997,8 @@ static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
         build_context(wd, ctx, &g->cpus[i]);
         for (j = 0; j < cc[i].nr_chunks; j++) {
             WinDumpOverlay o = {
-                .pa = cc[i].chunk[j].start,
-                .len = cc[i].chunk[j].end - cc[i].chunk[j].start,
+                .pa = range_lob(&cc[i].chunk[j]),
+                .len = range_size(&cc[i].chunk[j]),
             };
             o.data = g_memdup2(ctx + done, o.len);
             done += o.len;
@@ -1147,7 +1146,8 @@ static bool plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
         windmp_kernel_pages(as, pages, nr_pfns);
         for (i = 0; i < prot->len; i++) {
             Protected *p = &g_array_index(prot, Protected, i);
-            mark_pages(pages, nr_pfns, p->r.start, p->r.end);
+            mark_pages(pages, nr_pfns, range_lob(&p->r),
+                       range_upb(&p->r) + 1);
         }
         for (i = 0; i < as->tables->len; i++) {
             WinDumpRange *t = &g_array_index(as->tables, WinDumpRange, i);
