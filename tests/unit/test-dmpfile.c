@@ -1,5 +1,5 @@
 /*
- * Unit tests of windmp's .dmp reader and checker (tools/windmp/dmpfile.c):
+ * Unit tests of windmp's .dmp reader and checker (qemu/contrib/windmp/dmpfile.c):
  * synthetic full (DumpType 1) and bitmap (DumpType 5) dumps of a small
  * guest whose KDBG, KiProcessorBlock and KPRCB contexts are reached
  * through its page tables; each defect a reader trips on must come out as

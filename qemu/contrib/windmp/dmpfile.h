@@ -8,7 +8,7 @@
 #ifndef WINDMP_DMPFILE_H
 #define WINDMP_DMPFILE_H
 
-#include "windmp.h"
+#include "dump/windmp/windmp.h"
 
 /* DumpType 6 reads as 5; the bitmap header is in qemu/win_dump_defs.h */
 #define WIN_DUMP_TYPE_BITMAP_KERNEL     6

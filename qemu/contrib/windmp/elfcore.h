@@ -12,7 +12,7 @@
 #ifndef WINDMP_ELFCORE_H
 #define WINDMP_ELFCORE_H
 
-#include "windmp.h"
+#include "dump/windmp/windmp.h"
 
 /*
  * QEMU's per-CPU "QEMU" note (target/i386/arch_dump.c); the only source

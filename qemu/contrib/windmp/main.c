@@ -18,7 +18,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "windmp.h"
+#include "dump/windmp/windmp.h"
 #include "elfcore.h"
 #include "dmpfile.h"
 #include "qobject/json-writer.h"
@@ -471,8 +471,8 @@ static void info_dmp_json(const Input *in)
     json_writer_uint64(j, "expected_size", df->expected_size);
     json_writer_uint64(j, "required_dump_space", df->required_space);
     json_writer_uint64(j, "errors", dmpfile_count(df, DMP_ERROR));
-    json_writer_uint64(j, "warnings",
-                       dmpfile_count(df, DMP_WARNING) - dmpfile_count(df, DMP_ERROR));
+    json_writer_uint64(j, "warnings", dmpfile_count(df, DMP_WARNING) -
+                       dmpfile_count(df, DMP_ERROR));
     json_findings(j, df);
     json_writer_end_object(j);
     printf("%s\n", json_writer_get(j));
@@ -517,7 +517,8 @@ static void info_elf(const Input *in)
         json_writer_str(j, "file", in->path);
         json_writer_str(j, "format", "elf");
         json_writer_uint64(j, "class", ec->elf64 ? 64 : 32);
-        json_writer_str(j, "machine", ec->machine == EM_X86_64 ? "x86_64" : "i386");
+        json_writer_str(j, "machine",
+                        ec->machine == EM_X86_64 ? "x86_64" : "i386");
         json_writer_bool(j, "paging", ec->paging);
         json_writer_start_array(j, "segments");
         for (i = 0; i < ec->nr_segs; i++) {
