@@ -26,6 +26,7 @@
 #define QEMU_BUILD_BUG_ON(x) G_STATIC_ASSERT(!(x))
 
 /* as QEMU's include/qemu/typedefs.h */
+typedef struct Error Error;
 typedef struct JSONWriter JSONWriter;
 typedef struct Range Range;
 

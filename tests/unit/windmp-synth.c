@@ -437,43 +437,17 @@ uint8_t *synth_note(const SynthGuest *sg, size_t *size)
     return note;
 }
 
-static bool guest_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
-{
-    SynthGuest *sg = opaque;
-
-    /* the core promises to ask for RAM only */
-    memcpy(buf, ram_ptr(sg, pa, len), len);
-    return true;
-}
-
-static const void *guest_map(void *opaque, uint64_t pa, uint64_t *len)
-{
-    SynthGuest *sg = opaque;
-
-    if (pa >= sg->ram_size) {
-        return NULL;
-    }
-    *len = MIN(*len, sg->ram_size - pa);
-    return sg->ram + pa;
-}
-
-static void guest_unmap(void *opaque, const void *ptr, uint64_t len)
-{
-}
-
-static const WinDumpGuestOps guest_ops = {
-    .read = guest_read,
-    .map = guest_map,
-    .unmap = guest_unmap,
-};
-
+/* The guest's RAM as windmp reads a file's: through its one adapter */
 void synth_guest(SynthGuest *sg, WinDumpGuest *g)
 {
     sg->ram_range = (WinDumpRange) { 0, sg->ram_size };
-    *g = (WinDumpGuest) {
-        .ops = &guest_ops, .opaque = sg, .ram = &sg->ram_range, .nr_ram = 1,
-        .cpus = sg->cpus, .nr_cpus = sg->nr_cpus,
+    sg->ram_data = sg->ram;
+    sg->mem = (FileMem) {
+        .ram = &sg->ram_range, .data = &sg->ram_data, .nr = 1,
     };
+    filemem_guest(&sg->mem, g);
+    g->cpus = sg->cpus;
+    g->nr_cpus = sg->nr_cpus;
 }
 
 /* ---- .dmp ---- */

@@ -15,6 +15,7 @@
 
 #include <elf.h>
 #include "windmp.h"
+#include "filemem.h"
 
 #define SYNTH_PAGE          0x1000ull
 
@@ -44,6 +45,8 @@ typedef struct SynthGuest {
     uint8_t *ram;
     uint64_t ram_size;
     WinDumpRange ram_range;     /* [0, ram_size), for synth_guest() */
+    const uint8_t *ram_data;    /* ram, for synth_guest() */
+    FileMem mem;                /* windmp's adapter over the two */
     unsigned nr_cpus;
     WinDumpCpu cpus[SYNTH_MAX_CPUS];
     uint64_t dtb;

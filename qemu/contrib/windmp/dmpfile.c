@@ -357,10 +357,15 @@ bool dmpfile_parse(DmpFile *df, const void *data, uint64_t size,
     df->nr_extents = sorted->len;
     df->extents = (DmpExtent *)g_array_free(sorted, false);
     df->ram = g_new(WinDumpRange, df->nr_extents + 1);
+    df->ram_data = g_new(const uint8_t *, df->nr_extents + 1);
     for (i = 0; i < df->nr_extents; i++) {
         df->ram[i].start = df->extents[i].pa;
         df->ram[i].end = df->extents[i].pa + df->extents[i].len;
+        df->ram_data[i] = df->data + df->extents[i].offset;
     }
+    df->mem.ram = df->ram;
+    df->mem.data = df->ram_data;
+    df->mem.nr = df->nr_extents;
 
     check_header(df);
     detect_paging(df);
@@ -384,71 +389,19 @@ void dmpfile_free(DmpFile *df)
     }
     g_free(df->extents);
     g_free(df->ram);
+    g_free(df->ram_data);
     g_free(df->cpus);
     memset(df, 0, sizeof(*df));
 }
 
 const uint8_t *dmpfile_ptr(const DmpFile *df, uint64_t pa, uint64_t *len)
 {
-    size_t lo = 0, hi = df->nr_extents;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const DmpExtent *e = &df->extents[mid];
-
-        if (pa < e->pa) {
-            hi = mid;
-        } else if (pa >= e->pa + e->len) {
-            lo = mid + 1;
-        } else {
-            *len = MIN(*len, e->pa + e->len - pa);
-            return df->data + e->offset + (pa - e->pa);
-        }
-    }
-    return NULL;
+    return filemem_ptr(&df->mem, pa, len);
 }
-
-static bool dmp_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
-{
-    uint8_t *out = buf;
-
-    while (len) {
-        uint64_t n = len;
-        const uint8_t *p = dmpfile_ptr(opaque, pa, &n);
-
-        if (!p) {
-            return false;
-        }
-        memcpy(out, p, n);
-        out += n;
-        pa += n;
-        len -= n;
-    }
-    return true;
-}
-
-static const void *dmp_map(void *opaque, uint64_t pa, uint64_t *len)
-{
-    return dmpfile_ptr(opaque, pa, len);
-}
-
-static void dmp_unmap(void *opaque, const void *ptr, uint64_t len)
-{
-}
-
-static const WinDumpGuestOps dmp_ops = {
-    .read = dmp_read,
-    .map = dmp_map,
-    .unmap = dmp_unmap,
-};
 
 void dmpfile_guest(const DmpFile *df, WinDumpGuest *g)
 {
-    memset(g, 0, sizeof(*g));
-    g->ops = &dmp_ops;
-    g->opaque = (void *)df;
-    g->ram = df->ram;
-    g->nr_ram = df->nr_extents;
+    filemem_guest(&df->mem, g);
 }
 
 WinDumpPaging dmpfile_paging(const DmpFile *df)
