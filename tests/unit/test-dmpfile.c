@@ -536,7 +536,7 @@ static void test_kdbg_not_tagged(gconstpointer data)
            "GD", 4);
     dcase_build(c, m->bitmap);
     check_all(c);
-    assert_finding(c, DMP_ERROR, "OwnerTag is '??GD', not 'KDBG'; WinDbg"
+    assert_finding(c, DMP_ERROR, "OwnerTag is '?7GD', not 'KDBG'; WinDbg"
                    " needs a decoded KDBG");
     g_assert_false(c->df.kdbg_ok);
     g_assert_null(c->df.cpus);
@@ -567,7 +567,7 @@ static void test_prcb_null(gconstpointer data)
     dcase_build(c, m->bitmap);
     check_all(c);
     assert_finding(c, DMP_ERROR, "processor 1: KiProcessorBlock[1] is NULL");
-    assert_finding(c, DMP_ERROR, "processor 2: KPRCB.Context is NULL");
+    assert_finding(c, DMP_ERROR, "processor 2: its KPRCB.Context is NULL");
     g_assert_cmpuint(dmpfile_count(&c->df, DMP_WARNING), ==, 2);
     g_assert_true(c->df.kdbg_ok);
     check_context(c, 0, &c->sg.cpus[0], false);
