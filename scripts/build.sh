@@ -123,13 +123,23 @@ if [ ! -f "$qbuild/build.ninja" ]; then
     mkdir -p "$qbuild"
     (cd "$qbuild" && "$build/src/configure" --python=/usr/bin/python3 \
         --target-list=x86_64-softmmu --without-default-features \
-        --enable-kvm --enable-tcg --enable-lzo --enable-snappy \
+        --enable-kvm --enable-tcg --enable-lzo --enable-snappy --enable-tools \
         --disable-docs --disable-install-blobs --firmwarepath="$fwpath" \
         "${sanitize[@]}" >"$qbuild/configure.log" 2>&1) ||
         { tail -30 "$qbuild/configure.log"; exit 1; }
 fi
-log "building qemu-system-x86_64 (ninja)"
-ninja -C "$qbuild" qemu-system-x86_64 >"$qbuild/ninja.log" 2>&1 ||
+# contrib/windmp is one of QEMU's tools: a build configured before the
+# series had it gets them enabled (ninja builds only the targets below)
+if ! "$qbuild/pyvenv/bin/meson" introspect --buildoptions "$qbuild" |
+        grep -q '"name": "tools", "value": "enabled"'; then
+    log "configuring QEMU with --enable-tools (contrib/windmp)"
+    "$qbuild/pyvenv/bin/meson" configure "$qbuild" -Dtools=enabled \
+        >>"$qbuild/configure.log" 2>&1 ||
+        { tail -30 "$qbuild/configure.log"; exit 1; }
+fi
+log "building qemu-system-x86_64 and contrib/windmp/windmp (ninja)"
+ninja -C "$qbuild" qemu-system-x86_64 contrib/windmp/windmp \
+    >"$qbuild/ninja.log" 2>&1 ||
     { grep -E 'error|Error' "$qbuild/ninja.log" | head -40; exit 1; }
 # An uninstalled binary looks for its firmware under qemu-bundle/<path>.
 IFS=: read -r -a fwdirs <<<"$fwpath"

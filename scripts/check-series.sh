@@ -92,6 +92,7 @@ for c in $(git -C "$src" rev-list --reverse base..HEAD); do
     targets=(qemu-system-x86_64)
     [ -f "$src/tests/unit/test-windmp.c" ] && targets+=(tests/unit/test-windmp)
     [ -f "$src/tests/qtest/win-dump-test.c" ] && targets+=(tests/qtest/win-dump-test)
+    [ -f "$src/contrib/windmp/main.c" ] && targets+=(contrib/windmp/windmp)
     if ninja -C "$build/qemu" "${targets[@]}" > "$out/ninja-$c.log" 2>&1; then
         echo "ok series: builds alone: $subject"
     else

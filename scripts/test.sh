@@ -100,6 +100,22 @@ WINDMP_ACCEL=tcg /usr/bin/python3 -m pytest -p no:cacheprovider -q \
 tail -1 "$results/e2e-tcg.log" >&2
 junit "$results/e2e-tcg.xml" e2e-tcg
 
+# windmp as QEMU's build makes it (contrib/windmp): the tool's end-to-end
+# tests again, with that binary instead of the standalone one
+qwindmp=$build/qemu/contrib/windmp/windmp
+if [ -x "$qwindmp" ] && "$qwindmp" --version | grep -q '^windmp '; then
+    echo "ok contrib-windmp: QEMU's build made contrib/windmp/windmp" >> "$results/all"
+    echo "== windmp tests with QEMU's contrib/windmp/windmp (pytest, tcg)" >&2
+    WINDMP_ACCEL=tcg WINDMP_TOOL=$qwindmp /usr/bin/python3 -m pytest \
+        -p no:cacheprovider -q "$top/tests/e2e/test_windmp.py" \
+        --junitxml="$results/e2e-contrib-windmp.xml" \
+        > "$results/e2e-contrib-windmp.log" 2>&1
+    tail -1 "$results/e2e-contrib-windmp.log" >&2
+    junit "$results/e2e-contrib-windmp.xml" e2e-contrib-windmp
+else
+    echo "not ok contrib-windmp: no working $qwindmp from QEMU's build" >> "$results/all"
+fi
+
 # The end-to-end tests again under KVM, where there is KVM, and libvirt
 # with <domain type='kvm'>, and the two live dumps whose guest writes
 # while it is dumped (about 5 minutes here).  Nested KVM here makes

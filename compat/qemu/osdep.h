@@ -8,6 +8,7 @@
 #ifndef WINDMP_COMPAT_OSDEP_H
 #define WINDMP_COMPAT_OSDEP_H
 
+#include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,6 +24,11 @@
 #include <glib.h>
 
 #define QEMU_BUILD_BUG_ON(x) G_STATIC_ASSERT(!(x))
+
+/* as QEMU's include/qemu/typedefs.h */
+typedef struct Error Error;
+typedef struct JSONWriter JSONWriter;
+typedef struct Range Range;
 
 /* as QEMU's include/qemu/compiler.h */
 #ifndef sizeof_field

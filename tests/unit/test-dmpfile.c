@@ -1,5 +1,5 @@
 /*
- * Unit tests of windmp's .dmp reader and checker (tools/windmp/dmpfile.c):
+ * Unit tests of windmp's .dmp reader and checker (qemu/contrib/windmp/dmpfile.c):
  * synthetic full (DumpType 1) and bitmap (DumpType 5) dumps of a small
  * guest whose KDBG, KiProcessorBlock and KPRCB contexts are reached
  * through its page tables; each defect a reader trips on must come out as
@@ -536,7 +536,8 @@ static void test_kdbg_not_tagged(gconstpointer data)
            "GD", 4);
     dcase_build(c, m->bitmap);
     check_all(c);
-    assert_finding(c, DMP_ERROR, "is not tagged 'KDBG'");
+    assert_finding(c, DMP_ERROR, "OwnerTag is '?7GD', not 'KDBG'; WinDbg"
+                   " needs a decoded KDBG");
     g_assert_false(c->df.kdbg_ok);
     g_assert_null(c->df.cpus);
     dcase_free(c);
@@ -550,7 +551,7 @@ static void test_kdbg_small(gconstpointer data)
     synth_st32(&c->sg, SYNTH_KDBG_PA + KDBG_SIZE_OFFSET64, 0x290);
     dcase_build(c, m->bitmap);
     check_all(c);
-    assert_finding(c, DMP_ERROR, "the KDBG's Size 0x290 does not reach"
+    assert_finding(c, DMP_ERROR, "its Size is 0x290, too small to reach"
                    " OffsetPrcbContext");
     g_assert_false(c->df.kdbg_ok);
     dcase_free(c);
@@ -566,7 +567,7 @@ static void test_prcb_null(gconstpointer data)
     dcase_build(c, m->bitmap);
     check_all(c);
     assert_finding(c, DMP_ERROR, "processor 1: KiProcessorBlock[1] is NULL");
-    assert_finding(c, DMP_ERROR, "processor 2: KPRCB.Context is NULL");
+    assert_finding(c, DMP_ERROR, "processor 2: its KPRCB.Context is NULL");
     g_assert_cmpuint(dmpfile_count(&c->df, DMP_WARNING), ==, 2);
     g_assert_true(c->df.kdbg_ok);
     check_context(c, 0, &c->sg.cpus[0], false);
@@ -589,7 +590,8 @@ static void test_prcb_unreadable(gconstpointer data)
     synth_st32(&c->sg, SYNTH_CTX_PA(0) + (c->sg.x64 ? 0x30 : 0), 0x3);
     dcase_build(c, m->bitmap);
     check_all(c);
-    assert_finding(c, DMP_ERROR, "processor 1: KPRCB.Context at 0x");
+    assert_finding(c, DMP_ERROR, "processor 1: cannot read KPRCB.Context"
+                   " at 0x");
     assert_finding(c, DMP_ERROR, "processor 2: its CONTEXT at 0x");
     assert_finding(c, DMP_WARNING, c->sg.x64 ?
                    "processor 0: its CONTEXT has ContextFlags 0x3, without"
@@ -607,10 +609,10 @@ static void test_prcb_unreadable(gconstpointer data)
                c->sg.x64 ? hole : (uint64_t)(int64_t)(int32_t)hole);
     dcase_build(c, m->bitmap);
     check_all(c);
-    assert_finding(c, DMP_ERROR, "processor 0: KiProcessorBlock[0] cannot be"
-                   " read");
-    assert_finding(c, DMP_ERROR, "processor 1: KiProcessorBlock[1] cannot be"
-                   " read");
+    assert_finding(c, DMP_ERROR, "processor 0: cannot read"
+                   " KiProcessorBlock[0]");
+    assert_finding(c, DMP_ERROR, "processor 1: cannot read"
+                   " KiProcessorBlock[1]");
     dcase_free(c);
 }
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests of windmp's QEMU ELF core parser (tools/windmp/elfcore.c):
+ * Unit tests of windmp's QEMU ELF core parser (qemu/contrib/windmp/elfcore.c):
  * synthetic cores as dump-guest-memory writes them, and every way a
  * truncated, corrupt or hostile one must be refused with a clear error.
  *

@@ -39,29 +39,22 @@ void synth_put64(void *p, uint64_t v)
 
 static uint8_t *ram_ptr(const SynthGuest *sg, uint64_t pa, uint64_t len)
 {
-    g_assert_cmpuint(pa, <, sg->ram_size);
-    g_assert_cmpuint(len, <=, sg->ram_size - pa);
-    return sg->ram + pa;
+    return synth_mem_ptr(&sg->mem, pa, len);
 }
 
 void synth_st32(SynthGuest *sg, uint64_t pa, uint32_t v)
 {
-    stl_le_p(ram_ptr(sg, pa, 4), v);
+    synth_mem_st32(&sg->mem, pa, v);
 }
 
 void synth_st64(SynthGuest *sg, uint64_t pa, uint64_t v)
 {
-    stq_le_p(ram_ptr(sg, pa, 8), v);
+    synth_mem_st64(&sg->mem, pa, v);
 }
 
 uint64_t synth_ld64(const SynthGuest *sg, uint64_t pa)
 {
-    return ldq_le_p(ram_ptr(sg, pa, 8));
-}
-
-static uint32_t ld32(const SynthGuest *sg, uint64_t pa)
-{
-    return ldl_le_p(ram_ptr(sg, pa, 4));
+    return synth_mem_ld64(&sg->mem, pa);
 }
 
 void synth_put_ptr(SynthGuest *sg, uint64_t pa, uint64_t va)
@@ -76,79 +69,6 @@ void synth_put_ptr(SynthGuest *sg, uint64_t pa, uint64_t va)
 uint64_t synth_va(const SynthGuest *sg, uint64_t pa)
 {
     return sg->va_base + pa;
-}
-
-/* ---- page tables ---- */
-
-static uint64_t table_alloc(SynthGuest *sg)
-{
-    uint64_t pa = sg->next_table;
-
-    g_assert_cmpuint(pa, <, SYNTH_KDBG_PA & ~0xfffull);
-    sg->next_table += SYNTH_PAGE;
-    memset(ram_ptr(sg, pa, SYNTH_PAGE), 0, SYNTH_PAGE);
-    return pa;
-}
-
-/* The table that entry @idx of @table points to; created if absent */
-static uint64_t table_next(SynthGuest *sg, uint64_t table, unsigned idx,
-                           unsigned width, uint64_t flags)
-{
-    uint64_t pa = table + (uint64_t)idx * width;
-    uint64_t e = width == 8 ? synth_ld64(sg, pa) : ld32(sg, pa);
-
-    if (!(e & PTE_P)) {
-        e = table_alloc(sg) | flags;
-        if (width == 8) {
-            synth_st64(sg, pa, e);
-        } else {
-            synth_st32(sg, pa, e);
-        }
-    }
-    return width == 8 ? e & ADDR_MASK : e & 0xfffff000ull;
-}
-
-static void map_page(SynthGuest *sg, uint64_t va, uint64_t pa, uint64_t size)
-{
-    uint64_t t;
-
-    switch (sg->paging) {
-    case WIN_DUMP_PAGING_LM5:
-    case WIN_DUMP_PAGING_LM4:
-        t = sg->dtb;
-        if (sg->paging == WIN_DUMP_PAGING_LM5) {
-            t = table_next(sg, t, (va >> 48) & 511, 8, PTE_P | PTE_RW);
-        }
-        t = table_next(sg, t, (va >> 39) & 511, 8, PTE_P | PTE_RW);
-        t = table_next(sg, t, (va >> 30) & 511, 8, PTE_P | PTE_RW);
-        if (size == 2 * MiB) {
-            synth_st64(sg, t + ((va >> 21) & 511) * 8,
-                       pa | PTE_P | PTE_RW | PTE_PS);
-            break;
-        }
-        t = table_next(sg, t, (va >> 21) & 511, 8, PTE_P | PTE_RW);
-        synth_st64(sg, t + ((va >> 12) & 511) * 8, pa | PTE_P | PTE_RW);
-        break;
-    case WIN_DUMP_PAGING_PAE:
-        t = table_next(sg, sg->dtb, (va >> 30) & 3, 8, PTE_P);
-        if (size == 2 * MiB) {
-            synth_st64(sg, t + ((va >> 21) & 511) * 8,
-                       pa | PTE_P | PTE_RW | PTE_PS);
-            break;
-        }
-        t = table_next(sg, t, (va >> 21) & 511, 8, PTE_P | PTE_RW);
-        synth_st64(sg, t + ((va >> 12) & 511) * 8, pa | PTE_P | PTE_RW);
-        break;
-    case WIN_DUMP_PAGING_X86:
-        if (size == 4 * MiB) {
-            synth_st32(sg, sg->dtb + ((va >> 22) & 1023) * 4,
-                       pa | PTE_P | PTE_RW | PTE_PS);
-            break;
-        }
-        t = table_next(sg, sg->dtb, (va >> 22) & 1023, 4, PTE_P | PTE_RW);
-        synth_st32(sg, t + ((va >> 12) & 1023) * 4, pa | PTE_P | PTE_RW);
-        break;
-    }
 }
 
 /* ---- the Windows side ---- */
@@ -373,15 +293,19 @@ void synth_init(SynthGuest *sg, WinDumpPaging paging, bool large,
     }
     cpus_init(sg);
 
+    sg->mem = (SynthMem) {
+        .ram = { { 0, ram_size } }, .buf = { sg->ram }, .nr = 1,
+        .next_table = SYNTH_TABLES_PA, .table_end = SYNTH_KDBG_PA & ~0xfffull,
+    };
     sg->dtb = SYNTH_DTB_PA;
     memset(ram_ptr(sg, sg->dtb, SYNTH_PAGE), 0, SYNTH_PAGE);
-    sg->next_table = SYNTH_TABLES_PA;
     if (large) {
-        map_page(sg, sg->va_base, 0, paging == WIN_DUMP_PAGING_X86 ?
-                 4 * MiB : 2 * MiB);
+        synth_mem_map(&sg->mem, paging, sg->dtb, sg->va_base, 0,
+                      paging == WIN_DUMP_PAGING_X86 ? 4 * MiB : 2 * MiB);
     } else {
         for (pa = 0; pa < ram_size; pa += SYNTH_PAGE) {
-            map_page(sg, sg->va_base + pa, pa, SYNTH_PAGE);
+            synth_mem_map(&sg->mem, paging, sg->dtb, sg->va_base + pa, pa,
+                          SYNTH_PAGE);
         }
     }
 
@@ -437,43 +361,16 @@ uint8_t *synth_note(const SynthGuest *sg, size_t *size)
     return note;
 }
 
-static bool guest_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
-{
-    SynthGuest *sg = opaque;
-
-    /* the core promises to ask for RAM only */
-    memcpy(buf, ram_ptr(sg, pa, len), len);
-    return true;
-}
-
-static const void *guest_map(void *opaque, uint64_t pa, uint64_t *len)
-{
-    SynthGuest *sg = opaque;
-
-    if (pa >= sg->ram_size) {
-        return NULL;
-    }
-    *len = MIN(*len, sg->ram_size - pa);
-    return sg->ram + pa;
-}
-
-static void guest_unmap(void *opaque, const void *ptr, uint64_t len)
-{
-}
-
-static const WinDumpGuestOps guest_ops = {
-    .read = guest_read,
-    .map = guest_map,
-    .unmap = guest_unmap,
-};
-
+/* The guest's RAM as windmp reads a file's: through its one adapter */
 void synth_guest(SynthGuest *sg, WinDumpGuest *g)
 {
-    sg->ram_range = (WinDumpRange) { 0, sg->ram_size };
-    *g = (WinDumpGuest) {
-        .ops = &guest_ops, .opaque = sg, .ram = &sg->ram_range, .nr_ram = 1,
-        .cpus = sg->cpus, .nr_cpus = sg->nr_cpus,
+    sg->file = (FileMem) {
+        .ram = sg->mem.ram, .data = (const uint8_t *const *)sg->mem.buf,
+        .nr = sg->mem.nr,
     };
+    filemem_guest(&sg->file, g);
+    g->cpus = sg->cpus;
+    g->nr_cpus = sg->nr_cpus;
 }
 
 /* ---- .dmp ---- */

@@ -15,6 +15,8 @@
 
 #include <elf.h>
 #include "windmp.h"
+#include "filemem.h"
+#include "windmp-synth-mem.h"
 
 #define SYNTH_PAGE          0x1000ull
 
@@ -43,12 +45,12 @@ typedef struct SynthGuest {
     bool large;                 /* kernel mapped by one large page */
     uint8_t *ram;
     uint64_t ram_size;
-    WinDumpRange ram_range;     /* [0, ram_size), for synth_guest() */
+    FileMem file;               /* windmp's adapter over mem */
     unsigned nr_cpus;
     WinDumpCpu cpus[SYNTH_MAX_CPUS];
     uint64_t dtb;
     uint64_t va_base;           /* kernel VA of guest-physical 0 */
-    uint64_t next_table;
+    SynthMem mem;               /* ram, and where its page tables go */
     WinDumpHeader hdr;          /* what the guest's driver published */
     size_t hdr_size;
     uint64_t runs[2][2];        /* base page, page count */

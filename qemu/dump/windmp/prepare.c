@@ -14,6 +14,7 @@
 #include "qapi/error.h"
 #include "qemu/bswap.h"
 #include "qemu/bitmap.h"
+#include "qemu/range.h"
 #include "windmp.h"
 
 #define NOTE_NAME       "VMCOREINFO"
@@ -27,7 +28,7 @@
 
 /* A guest-physical range that readers of the dump depend on */
 typedef struct Protected {
-    WinDumpRange r;
+    Range r;
     const char *what;
 } Protected;
 
@@ -35,7 +36,7 @@ typedef struct Protected {
 typedef struct CpuContext {
     uint64_t va;
     unsigned nr_chunks;
-    WinDumpRange chunk[2];
+    Range chunk[2];
     bool ok;
 } CpuContext;
 
@@ -169,6 +170,162 @@ bool windmp_note_check(const void *note, size_t size, Error **errp)
     return true;
 }
 
+uint32_t windmp_header_nr_runs(const WinDumpHeader *h, bool x64)
+{
+    return x64 ? le32_to_cpu(h->x64.PhysicalMemoryBlock.NumberOfRuns) :
+                 le32_to_cpu(h->x32.PhysicalMemoryBlock.NumberOfRuns);
+}
+
+uint64_t windmp_header_nr_pages(const WinDumpHeader *h, bool x64)
+{
+    return x64 ? le64_to_cpu(h->x64.PhysicalMemoryBlock.NumberOfPages) :
+                 le32_to_cpu(h->x32.PhysicalMemoryBlock.NumberOfPages);
+}
+
+bool windmp_header_runs(const WinDumpHeader *h, bool x64, GArray *runs,
+                        uint64_t *pages, Error **errp)
+{
+    uint32_t nr = windmp_header_nr_runs(h, x64);
+    uint32_t max = x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32;
+    uint32_t i;
+
+    /* "PAGE" (WIN_DUMP_PAGE_FILL): Windows did not fill the block in */
+    if (nr == 0 || nr > max) {
+        error_setg(errp, "the header lists %" PRIu32 " memory runs;"
+                   " between 1 and %" PRIu32 " fit in it", nr, max);
+        return false;
+    }
+    for (i = 0; i < nr; i++) {
+        uint64_t base, count;
+        WinDumpRange run;
+
+        if (x64) {
+            base = le64_to_cpu(h->x64.PhysicalMemoryBlock.Run[i].BasePage);
+            count = le64_to_cpu(h->x64.PhysicalMemoryBlock.Run[i].PageCount);
+        } else {
+            base = le32_to_cpu(h->x32.PhysicalMemoryBlock.Run[i].BasePage);
+            count = le32_to_cpu(h->x32.PhysicalMemoryBlock.Run[i].PageCount);
+        }
+        /* 52 bits of physical address is all x86 has */
+        if (count == 0 || base >= (1ull << 40) || count >= (1ull << 40) ||
+            base + count > (1ull << 40)) {
+            error_setg(errp, "memory run %" PRIu32 " (base page 0x%" PRIx64
+                       ", 0x%" PRIx64 " pages) is not a valid page range",
+                       i, base, count);
+            return false;
+        }
+        run.start = base << WIN_DUMP_PAGE_BITS;
+        run.end = (base + count) << WIN_DUMP_PAGE_BITS;
+        g_array_append_val(runs, run);
+        *pages += count;
+    }
+    return true;
+}
+
+bool windmp_runs_check_order(const WinDumpRange *runs, size_t nr,
+                             Error **errp)
+{
+    size_t i;
+
+    for (i = 1; i < nr; i++) {
+        if (runs[i].start < runs[i - 1].end) {
+            error_setg(errp, "memory run %zu (base page 0x%" PRIx64 ")"
+                       " overlaps or precedes the run before it; runs must"
+                       " be sorted and disjoint", i,
+                       runs[i].start >> WIN_DUMP_PAGE_BITS);
+            return false;
+        }
+    }
+    return true;
+}
+
+uint64_t windmp_header_dtb(const WinDumpHeader *h, bool x64,
+                           WinDumpPaging *paging)
+{
+    /*
+     * CR3's low bits are flags (or a PCID), not part of the address;
+     * a PAE CR3 is 32-byte aligned.
+     */
+    if (x64) {
+        *paging = WIN_DUMP_PAGING_LM4;
+        return le64_to_cpu(h->x64.DirectoryTableBase) & ~0xfffull;
+    }
+    if (h->x32.PaeEnabled) {
+        *paging = WIN_DUMP_PAGING_PAE;
+        return le32_to_cpu(h->x32.DirectoryTableBase) & ~0x1full;
+    }
+    *paging = WIN_DUMP_PAGING_X86;
+    return le32_to_cpu(h->x32.DirectoryTableBase) & ~0xfffull;
+}
+
+bool windmp_kdbg_check(const uint8_t *kdbg, uint32_t *size, Error **errp)
+{
+    char got[5];
+
+    if (ldl_le_p(kdbg + KDBG_OWNER_TAG_OFFSET64) != ldl_le_p("KDBG")) {
+        fourcc(got, (const char *)kdbg + KDBG_OWNER_TAG_OFFSET64);
+        error_setg(errp, "OwnerTag is '%s', not 'KDBG'", got);
+        return false;
+    }
+    *size = ldl_le_p(kdbg + KDBG_SIZE_OFFSET64);
+    if (*size < KDBG_MIN_SIZE) {
+        error_setg(errp, "its Size is 0x%" PRIx32 ", too small to reach"
+                   " OffsetPrcbContext (0x%x)", *size, KDBG_MIN_SIZE);
+        return false;
+    }
+    return true;
+}
+
+/* A kernel pointer: 32-bit kernels keep them sign-extended in the KDBG */
+uint64_t windmp_kdbg_ptr(const uint8_t *kdbg, bool x64, unsigned off)
+{
+    uint64_t v = ldq_le_p(kdbg + off);
+
+    return x64 ? v : (uint32_t)v;
+}
+
+bool windmp_read_ptr(WinDumpSpace *as, bool x64, uint64_t va, uint64_t *ptr,
+                     Error **errp)
+{
+    uint8_t b[8];
+
+    if (!windmp_read_virt(as, va, b, x64 ? 8 : 4, errp)) {
+        return false;
+    }
+    *ptr = x64 ? ldq_le_p(b) : (uint32_t)ldl_le_p(b);
+    return true;
+}
+
+bool windmp_prcb_context(WinDumpSpace *as, bool x64, const uint8_t *kdbg,
+                         unsigned i, uint64_t *prcb, uint64_t *ctx,
+                         Error **errp)
+{
+    ERRP_GUARD();
+    uint64_t kpb = windmp_kdbg_ptr(kdbg, x64, KDBG_KI_PROCESSOR_BLOCK_OFFSET64);
+    uint16_t off = lduw_le_p(kdbg + KDBG_OFFSET_PRCB_CONTEXT_OFFSET64);
+
+    *prcb = 0;
+    if (!windmp_read_ptr(as, x64, kpb + (uint64_t)i * (x64 ? 8 : 4), prcb,
+                         errp)) {
+        error_prepend(errp, "cannot read KiProcessorBlock[%u]: ", i);
+        return false;
+    }
+    if (!*prcb) {
+        error_setg(errp, "KiProcessorBlock[%u] is NULL", i);
+        return false;
+    }
+    if (!windmp_read_ptr(as, x64, *prcb + off, ctx, errp)) {
+        error_prepend(errp, "cannot read KPRCB.Context at 0x%" PRIx64 ": ",
+                      *prcb + off);
+        return false;
+    }
+    if (!*ctx) {
+        error_setg(errp, "its KPRCB.Context is NULL");
+        return false;
+    }
+    return true;
+}
+
 static gint range_cmp(gconstpointer a, gconstpointer b)
 {
     const WinDumpRange *x = a, *y = b;
@@ -223,28 +380,13 @@ static void add_hotplugged(const WinDumpGuest *g, GArray *runs)
 /* Copy the runs out of the header, checked against guest RAM */
 static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
 {
-    uint32_t nr_runs, max_runs;
-    uint64_t pages = 0, claimed, prev_end = 0;
+    uint32_t nr_runs = windmp_header_nr_runs(&wd->hdr, wd->x64);
+    uint32_t max_runs = wd->x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32;
+    uint64_t pages = 0, claimed = windmp_header_nr_pages(&wd->hdr, wd->x64);
     g_autoptr(GArray) runs = g_array_new(false, false, sizeof(WinDumpRange));
     uint32_t i, nr_listed;
 
-    if (wd->x64) {
-        nr_runs = le32_to_cpu(wd->hdr.x64.PhysicalMemoryBlock.NumberOfRuns);
-        claimed = le64_to_cpu(wd->hdr.x64.PhysicalMemoryBlock.NumberOfPages);
-        max_runs = WIN_DUMP_MAX_RUNS64;
-    } else {
-        nr_runs = le32_to_cpu(wd->hdr.x32.PhysicalMemoryBlock.NumberOfRuns);
-        claimed = le32_to_cpu(wd->hdr.x32.PhysicalMemoryBlock.NumberOfPages);
-        max_runs = WIN_DUMP_MAX_RUNS32;
-    }
-
-    /* "PAGE": Windows did not fill the descriptor in */
-    if (nr_runs == 0 || nr_runs == WIN_DUMP_PAGE_FILL) {
-        error_setg(errp, "the header lists %" PRIu32 " memory runs;"
-                   " between 1 and %" PRIu32 " fit in it", nr_runs, max_runs);
-        return false;
-    }
-    if (nr_runs > max_runs) {
+    if (nr_runs > max_runs && nr_runs != WIN_DUMP_PAGE_FILL) {
         /*
          * The guest has more runs than the header can list, so a dump of
          * runs would miss memory: write a bitmap of all RAM instead.
@@ -256,48 +398,21 @@ static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
         wd->all_ram = true;
         return true;
     }
+    if (!windmp_header_runs(&wd->hdr, wd->x64, runs, &pages, errp) ||
+        !windmp_runs_check_order((WinDumpRange *)runs->data, runs->len,
+                                 errp)) {
+        return false;
+    }
+    for (i = 0; i < runs->len; i++) {
+        WinDumpRange *r = &g_array_index(runs, WinDumpRange, i);
 
-    for (i = 0; i < nr_runs; i++) {
-        uint64_t base, count;
-        WinDumpRange run;
-
-        if (wd->x64) {
-            base = le64_to_cpu(wd->hdr.x64.PhysicalMemoryBlock.Run[i].BasePage);
-            count = le64_to_cpu(
-                wd->hdr.x64.PhysicalMemoryBlock.Run[i].PageCount);
-        } else {
-            base = le32_to_cpu(wd->hdr.x32.PhysicalMemoryBlock.Run[i].BasePage);
-            count = le32_to_cpu(
-                wd->hdr.x32.PhysicalMemoryBlock.Run[i].PageCount);
-        }
-        /* 52 bits of physical address is all x86 has */
-        if (count == 0 || base >= (1ull << 40) || count >= (1ull << 40) ||
-            base + count > (1ull << 40)) {
-            error_setg(errp, "memory run %" PRIu32 " (base page 0x%" PRIx64
-                       ", 0x%" PRIx64 " pages) is not a valid page range",
-                       i, base, count);
-            return false;
-        }
-        if (base << WIN_DUMP_PAGE_BITS < prev_end) {
-            error_setg(errp, "memory run %" PRIu32 " (base page 0x%" PRIx64
-                       ") overlaps or precedes the run before it; runs must"
-                       " be sorted and disjoint", i, base);
-            return false;
-        }
-        if (!windmp_is_ram(g, base << WIN_DUMP_PAGE_BITS,
-                           count << WIN_DUMP_PAGE_BITS)) {
+        if (!windmp_is_ram(g, r->start, r->end - r->start)) {
             error_setg(errp, "memory run %" PRIu32 " (0x%" PRIx64 "-0x%"
                        PRIx64 ") is not all guest RAM; the header may be"
                        " stale (memory hot-unplug?) or corrupt", i,
-                       base << WIN_DUMP_PAGE_BITS,
-                       ((base + count) << WIN_DUMP_PAGE_BITS) - 1);
+                       r->start, r->end - 1);
             return false;
         }
-        prev_end = (base + count) << WIN_DUMP_PAGE_BITS;
-        pages += count;
-        run.start = base << WIN_DUMP_PAGE_BITS;
-        run.end = prev_end;
-        g_array_append_val(runs, run);
     }
     if (pages != claimed) {
         windmp_warn(g, "the header claims %" PRIu64 " pages but its"
@@ -374,40 +489,6 @@ static bool check_runs(WinDump *wd, const WinDumpGuest *g, Error **errp)
     return true;
 }
 
-static uint64_t kdbg_u64(const WinDump *wd, unsigned off)
-{
-    return ldq_le_p(wd->kdbg + off);
-}
-
-/* A kernel pointer: 32-bit kernels keep them sign-extended in the KDBG */
-static uint64_t kdbg_ptr(const WinDump *wd, unsigned off)
-{
-    uint64_t v = kdbg_u64(wd, off);
-
-    return wd->x64 ? v : (uint32_t)v;
-}
-
-static bool read_ptr(WinDump *wd, WinDumpSpace *as, uint64_t va,
-                     uint64_t *ptr, Error **errp)
-{
-    if (wd->x64) {
-        uint64_t v;
-
-        if (!windmp_read_virt(as, va, &v, 8, errp)) {
-            return false;
-        }
-        *ptr = le64_to_cpu(v);
-    } else {
-        uint32_t v;
-
-        if (!windmp_read_virt(as, va, &v, 4, errp)) {
-            return false;
-        }
-        *ptr = le32_to_cpu(v);
-    }
-    return true;
-}
-
 /* Remember the physical pages behind [va, va + len) */
 static bool protect_virt(GArray *prot, WinDumpSpace *as, uint64_t va,
                          uint64_t len, const char *what, Error **errp)
@@ -419,12 +500,11 @@ static bool protect_virt(GArray *prot, WinDumpSpace *as, uint64_t va,
         if (!windmp_translate(as, va, &pa, &left, errp)) {
             return false;
         }
-        p.r.start = pa;
-        p.r.end = pa + MIN(left, len);
+        range_init_nofail(&p.r, pa, MIN(left, len));
         p.what = what;
         g_array_append_val(prot, p);
-        va += p.r.end - p.r.start;
-        len -= p.r.end - p.r.start;
+        va += range_size(&p.r);
+        len -= range_size(&p.r);
     }
     return true;
 }
@@ -433,7 +513,6 @@ static bool try_kdbg(WinDump *wd, WinDumpSpace *as, GArray *prot,
                      uint64_t va, Error **errp)
 {
     uint32_t size;
-    char got[5];
 
     if (!wd->x64) {
         va = (uint32_t)va;
@@ -441,16 +520,7 @@ static bool try_kdbg(WinDump *wd, WinDumpSpace *as, GArray *prot,
     if (!windmp_read_virt(as, va, wd->kdbg, KDBG_SIZE_OFFSET64 + 4, errp)) {
         return false;
     }
-    if (ldl_le_p(wd->kdbg + KDBG_OWNER_TAG_OFFSET64) !=
-        ldl_le_p("KDBG")) {
-        fourcc(got, (char *)wd->kdbg + KDBG_OWNER_TAG_OFFSET64);
-        error_setg(errp, "OwnerTag is '%s', not 'KDBG'", got);
-        return false;
-    }
-    size = ldl_le_p(wd->kdbg + KDBG_SIZE_OFFSET64);
-    if (size < KDBG_MIN_SIZE) {
-        error_setg(errp, "its Size is 0x%" PRIx32 ", too small to reach"
-                   " OffsetPrcbContext (0x%x)", size, KDBG_MIN_SIZE);
+    if (!windmp_kdbg_check(wd->kdbg, &size, errp)) {
         return false;
     }
     /*
@@ -541,7 +611,8 @@ static void hv_bugcheck(const WinDump *wd, const WinDumpCpu *cpu,
 static void patch_bugcheck(WinDump *wd, WinDumpSpace *as, GArray *prot,
                            unsigned nr)
 {
-    uint64_t va = kdbg_ptr(wd, KDBG_KI_BUGCHECK_DATA_OFFSET64);
+    uint64_t va = windmp_kdbg_ptr(wd->kdbg, wd->x64,
+                                  KDBG_KI_BUGCHECK_DATA_OFFSET64);
     uint8_t *data = wd->x64 ? wd->hdr.x64.BugcheckData :
                               wd->hdr.x32.BugcheckData;
     size_t size = wd->x64 ? sizeof(wd->hdr.x64.BugcheckData) :
@@ -785,39 +856,26 @@ static void build_context(const WinDump *wd, void *ctx, const WinDumpCpu *cpu)
     }
 }
 
-static bool ranges_overlap(const WinDumpRange *a, const WinDumpRange *b)
-{
-    return a->start < b->end && b->start < a->end;
-}
-
 /* Find where each processor's KPRCB.Context lives, without touching it */
 static void locate_context(WinDump *wd, WinDumpSpace *as, GArray *prot,
                            unsigned i, uint64_t ctx_size, CpuContext *cc)
 {
-    uint64_t kpb = kdbg_ptr(wd, KDBG_KI_PROCESSOR_BLOCK_OFFSET64);
+    uint64_t kpb = windmp_kdbg_ptr(wd->kdbg, wd->x64,
+                                   KDBG_KI_PROCESSOR_BLOCK_OFFSET64);
     uint16_t off = lduw_le_p(wd->kdbg + KDBG_OFFSET_PRCB_CONTEXT_OFFSET64);
     unsigned ptr_size = wd->x64 ? 8 : 4;
-    uint64_t slot, prcb, va, len;
+    uint64_t prcb, va, len;
+    bool found;
     Error *err = NULL;
 
-    slot = kpb + (uint64_t)i * ptr_size;
-    if (!read_ptr(wd, as, slot, &prcb, &err) ||
-        !protect_virt(prot, as, slot, ptr_size, "KiProcessorBlock", &err)) {
-        error_prepend(&err, "cannot read KiProcessorBlock[%u]: ", i);
-        goto fail;
+    found = windmp_prcb_context(as, wd->x64, wd->kdbg, i, &prcb, &va, &err);
+    /* the pointers that lead to the context are read from the dump too */
+    protect_virt(prot, as, kpb + (uint64_t)i * ptr_size, ptr_size,
+                 "KiProcessorBlock", NULL);
+    if (prcb) {
+        protect_virt(prot, as, prcb + off, ptr_size, "a KPRCB", NULL);
     }
-    if (!prcb) {
-        error_setg(&err, "KiProcessorBlock[%u] is NULL", i);
-        goto fail;
-    }
-    if (!read_ptr(wd, as, prcb + off, &va, &err) ||
-        !protect_virt(prot, as, prcb + off, ptr_size, "a KPRCB", &err)) {
-        error_prepend(&err, "cannot read KPRCB.Context at 0x%" PRIx64 ": ",
-                      prcb + off);
-        goto fail;
-    }
-    if (!va) {
-        error_setg(&err, "its KPRCB.Context is NULL");
+    if (!found) {
         goto fail;
     }
     cc->va = va;
@@ -836,9 +894,7 @@ static void locate_context(WinDump *wd, WinDumpSpace *as, GArray *prot,
                        ", which is not guest RAM", cc->va, pa);
             goto fail;
         }
-        cc->chunk[cc->nr_chunks].start = pa;
-        cc->chunk[cc->nr_chunks].end = pa + n;
-        cc->nr_chunks++;
+        range_init_nofail(&cc->chunk[cc->nr_chunks++], pa, n);
         va += n;
         len -= n;
     }
@@ -852,12 +908,16 @@ fail:
 }
 
 /* Is @r inside the memory runs, i.e. will the file hold it? */
-static bool in_extents(const WinDump *wd, const WinDumpRange *r)
+static bool in_extents(const WinDump *wd, const Range *r)
 {
     size_t i;
 
     for (i = 0; i < wd->nr_extents; i++) {
-        if (r->start >= wd->extents[i].start && r->end <= wd->extents[i].end) {
+        Range e;
+
+        range_init_nofail(&e, wd->extents[i].start,
+                          wd->extents[i].end - wd->extents[i].start);
+        if (range_contains_range(&e, r)) {
             return true;
         }
     }
@@ -892,9 +952,10 @@ static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
 
     /* all translations are done: as->tables is complete now */
     for (t = 0; t < as->tables->len; t++) {
-        Protected p = {
-            g_array_index(as->tables, WinDumpRange, t), "a page table"
-        };
+        WinDumpRange *r = &g_array_index(as->tables, WinDumpRange, t);
+        Protected p = { .what = "a page table" };
+
+        range_init_nofail(&p.r, r->start, r->end - r->start);
         g_array_append_val(prot, p);
     }
 
@@ -909,14 +970,15 @@ static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
             }
             for (t = 0; t < prot->len && !clash; t++) {
                 Protected *p = &g_array_index(prot, Protected, t);
-                if (ranges_overlap(&cc[i].chunk[j], &p->r)) {
+                if (range_overlaps_range(&cc[i].chunk[j], &p->r)) {
                     clash = p->what;
                 }
             }
             for (k = 0; k < ov->len && !clash; k++) {
                 WinDumpOverlay *o = &g_array_index(ov, WinDumpOverlay, k);
-                WinDumpRange r = { o->pa, o->pa + o->len };
-                if (ranges_overlap(&cc[i].chunk[j], &r)) {
+                if (ranges_overlap(range_lob(&cc[i].chunk[j]),
+                                   range_size(&cc[i].chunk[j]),
+                                   o->pa, o->len)) {
                     clash = "another processor's context";
                 }
             }
@@ -935,8 +997,8 @@ static void patch_contexts(WinDump *wd, const WinDumpGuest *g,
         build_context(wd, ctx, &g->cpus[i]);
         for (j = 0; j < cc[i].nr_chunks; j++) {
             WinDumpOverlay o = {
-                .pa = cc[i].chunk[j].start,
-                .len = cc[i].chunk[j].end - cc[i].chunk[j].start,
+                .pa = range_lob(&cc[i].chunk[j]),
+                .len = range_size(&cc[i].chunk[j]),
             };
             o.data = g_memdup2(ctx + done, o.len);
             done += o.len;
@@ -1084,7 +1146,8 @@ static bool plan_bitmap(WinDump *wd, WinDumpSpace *as, GArray *prot,
         windmp_kernel_pages(as, pages, nr_pfns);
         for (i = 0; i < prot->len; i++) {
             Protected *p = &g_array_index(prot, Protected, i);
-            mark_pages(pages, nr_pfns, p->r.start, p->r.end);
+            mark_pages(pages, nr_pfns, range_lob(&p->r),
+                       range_upb(&p->r) + 1);
         }
         for (i = 0; i < as->tables->len; i++) {
             WinDumpRange *t = &g_array_index(as->tables, WinDumpRange, i);
@@ -1198,24 +1261,15 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
         goto out;
     }
 
-    /*
-     * CR3's low bits are flags (or a PCID), not part of the address:
-     * readers expect a clean table address in the header.
-     */
+    /* readers expect a clean table address in the header */
+    dtb = windmp_header_dtb(&wd->hdr, wd->x64, &paging);
     if (wd->x64) {
-        dtb = le64_to_cpu(wd->hdr.x64.DirectoryTableBase) & ~0xfffull;
         wd->hdr.x64.DirectoryTableBase = cpu_to_le64(dtb);
         if (!windmp_x64_paging(g, nr, &paging, errp)) {
             goto out;
         }
-    } else if (wd->hdr.x32.PaeEnabled) {
-        dtb = le32_to_cpu(wd->hdr.x32.DirectoryTableBase) & ~0x1full;
-        wd->hdr.x32.DirectoryTableBase = cpu_to_le32(dtb);
-        paging = WIN_DUMP_PAGING_PAE;
     } else {
-        dtb = le32_to_cpu(wd->hdr.x32.DirectoryTableBase) & ~0xfffull;
         wd->hdr.x32.DirectoryTableBase = cpu_to_le32(dtb);
-        paging = WIN_DUMP_PAGING_X86;
     }
     wd->paging = paging;
     windmp_space_init(&as, g, paging, dtb);
@@ -1232,10 +1286,11 @@ bool windmp_prepare(WinDump *wd, const WinDumpGuest *g,
     if (wd->x64) {
         /* as stock QEMU: the address of nt!MmPfnDatabase */
         wd->hdr.x64.PfnDatabase =
-            cpu_to_le64(kdbg_u64(wd, KDBG_MM_PFN_DATABASE_OFFSET64));
+            cpu_to_le64(ldq_le_p(wd->kdbg + KDBG_MM_PFN_DATABASE_OFFSET64));
     } else {
         wd->hdr.x32.PfnDatabase =
-            cpu_to_le32(kdbg_ptr(wd, KDBG_MM_PFN_DATABASE_OFFSET64));
+            cpu_to_le32(windmp_kdbg_ptr(wd->kdbg, false,
+                                        KDBG_MM_PFN_DATABASE_OFFSET64));
     }
     patch_bugcheck(wd, &as, prot, nr);
     patch_from_kuser(wd, &as);

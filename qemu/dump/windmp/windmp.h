@@ -186,6 +186,51 @@ typedef struct WinDumpSink {
 } WinDumpSink;
 
 /*
+ * The checks of a header that its writer (windmp_prepare()) and its
+ * readers (windmp info and verify) share: one reading of the layout in
+ * win_dump_defs.h.  @h is an x64 header if @x64, else an x86 one; its
+ * fields are little-endian.
+ */
+
+/* NumberOfRuns and NumberOfPages as the header has them (unchecked) */
+uint32_t windmp_header_nr_runs(const WinDumpHeader *h, bool x64);
+uint64_t windmp_header_nr_pages(const WinDumpHeader *h, bool x64);
+
+/*
+ * Append the header's memory runs to @runs (of WinDumpRange), in header
+ * order, and add their pages to *@pages.  NumberOfRuns must be between 1
+ * and what fits in the header, and each run a non-empty range of page
+ * frames below 2^40 (52 bits of physical address).  On failure @errp
+ * says which run is wrong, and @runs holds the valid ones before it: the
+ * file offsets of those after it are not known.
+ */
+bool windmp_header_runs(const WinDumpHeader *h, bool x64, GArray *runs,
+                        uint64_t *pages, Error **errp);
+
+/* Are the @nr @runs sorted and disjoint, as a header must list them? */
+bool windmp_runs_check_order(const WinDumpRange *runs, size_t nr,
+                             Error **errp);
+
+/*
+ * DirectoryTableBase without the flag bits CR3 may carry, and how to
+ * walk the tables it roots: from PaeEnabled on x86; on x64 4 levels, as
+ * the header does not record CR4.LA57 (windmp_x64_paging() asks the
+ * vCPUs, a reader of a file tries both)
+ */
+uint64_t windmp_header_dtb(const WinDumpHeader *h, bool x64,
+                           WinDumpPaging *paging);
+
+/*
+ * Is the start of a KDBG (its first KDBG_SIZE_OFFSET64 + 4 bytes) one
+ * that readers can use: tagged "KDBG", and a Size that reaches
+ * OffsetPrcbContext?  *@size gets its Size.
+ */
+bool windmp_kdbg_check(const uint8_t *kdbg, uint32_t *size, Error **errp);
+
+/* A pointer field of the KDBG (@kdbg: KDBG_MIN_SIZE bytes) */
+uint64_t windmp_kdbg_ptr(const uint8_t *kdbg, bool x64, unsigned off);
+
+/*
  * Is @note (@size bytes, the guest's vmcoreinfo ELF note) a Windows crash
  * dump header?  Checks only its shape: name, sizes and signatures.
  */
@@ -254,6 +299,20 @@ bool windmp_translate(WinDumpSpace *as, uint64_t va, uint64_t *pa,
 /* Read @len bytes at @va, possibly across pages */
 bool windmp_read_virt(WinDumpSpace *as, uint64_t va, void *buf,
                       uint64_t len, Error **errp);
+
+/* Read a kernel pointer at @va: 8 bytes on x64, 4 on x86 */
+bool windmp_read_ptr(WinDumpSpace *as, bool x64, uint64_t va, uint64_t *ptr,
+                     Error **errp);
+
+/*
+ * Where processor @i keeps its CONTEXT: KiProcessorBlock[@i] (from the
+ * KDBG in @kdbg, KDBG_MIN_SIZE bytes) is its KPRCB, and the pointer at
+ * the KDBG's OffsetPrcbContext in it is *@ctx.  *@prcb is the KPRCB, or
+ * 0 if it was not found.
+ */
+bool windmp_prcb_context(WinDumpSpace *as, bool x64, const uint8_t *kdbg,
+                         unsigned i, uint64_t *prcb, uint64_t *ctx,
+                         Error **errp);
 
 /*
  * Set in @pages (one bit per page frame below @nr_pfns) each page of guest

@@ -11,6 +11,7 @@
 #include "qapi/error.h"
 #include "qemu/bswap.h"
 #include "dump/windmp/windmp.h"
+#include "windmp-synth-mem.h"
 
 #define MiB             (1ull << 20)
 #define GiB             (1ull << 30)
@@ -101,7 +102,7 @@ typedef struct Guest {
     unsigned cut_hits;          /* pieces that ended on a cut */
     uint64_t map_fail_pa;       /* map() returns NULL there */
     int mapped;                 /* maps not unmapped yet */
-    uint64_t next_table;        /* bump allocator for page tables */
+    SynthMem mem;               /* low and high, and the page tables */
 } Guest;
 
 static uint8_t *buf_ptr(uint8_t *low, uint8_t *high, uint64_t pa,
@@ -119,10 +120,7 @@ static uint8_t *buf_ptr(uint8_t *low, uint8_t *high, uint64_t pa,
 
 static uint8_t *guest_ptr(Guest *gu, uint64_t pa, uint64_t len)
 {
-    uint8_t *p = buf_ptr(gu->low, gu->high, pa, len);
-
-    g_assert_nonnull(p);
-    return p;
+    return synth_mem_ptr(&gu->mem, pa, len);
 }
 
 static bool fake_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
@@ -215,85 +213,6 @@ static uint32_t ld32(Guest *gu, uint64_t pa)
 static uint64_t ld64(Guest *gu, uint64_t pa)
 {
     return ldq_le_p(guest_ptr(gu, pa, 8));
-}
-
-static uint64_t pt_alloc(Guest *gu)
-{
-    uint64_t pa = gu->next_table;
-
-    g_assert_cmpuint(pa, <, 0x100000);
-    gu->next_table += PAGE;
-    memset(guest_ptr(gu, pa, PAGE), 0, PAGE);
-    return pa;
-}
-
-/* The table that entry @idx of @table points to; created if not present */
-static uint64_t pt_next(Guest *gu, uint64_t table, unsigned idx,
-                        unsigned width, uint64_t flags)
-{
-    uint64_t pa = table + (uint64_t)idx * width;
-    uint64_t e = width == 8 ? ld64(gu, pa) : ld32(gu, pa);
-
-    if (!(e & PTE_P)) {
-        e = pt_alloc(gu) | flags;
-        if (width == 8) {
-            st64(gu, pa, e);
-        } else {
-            st32(gu, pa, e);
-        }
-    }
-    g_assert(!(e & PTE_PS));
-    return width == 8 ? e & ADDR_MASK : e & 0xfffff000ull;
-}
-
-/* Map @va to @pa with a page of @size (which the mode must support) */
-static void map_page(Guest *gu, WinDumpPaging paging, uint64_t dtb,
-                     uint64_t va, uint64_t pa, uint64_t size)
-{
-    uint64_t t;
-
-    g_assert_cmphex(pa & (size - 1), ==, 0);
-    switch (paging) {
-    case WIN_DUMP_PAGING_LM4:
-    case WIN_DUMP_PAGING_LM5: {
-        unsigned top = paging == WIN_DUMP_PAGING_LM5 ? 48 : 39;
-        unsigned leaf = size == GiB ? 30 : size == 2 * MiB ? 21 : 12;
-        unsigned shift;
-
-        g_assert(size == GiB || size == 2 * MiB || size == PAGE);
-        t = dtb & ADDR_MASK;
-        for (shift = top; shift > leaf; shift -= 9) {
-            t = pt_next(gu, t, (va >> shift) & 511, 8, PTE_P | PTE_RW);
-        }
-        st64(gu, t + ((va >> leaf) & 511) * 8,
-             pa | PTE_P | PTE_RW | (leaf > 12 ? PTE_PS : 0));
-        break;
-    }
-    case WIN_DUMP_PAGING_PAE:
-        g_assert(size == 2 * MiB || size == PAGE);
-        t = pt_next(gu, dtb & 0xffffffe0ull, (va >> 30) & 3, 8, PTE_P);
-        if (size == 2 * MiB) {
-            st64(gu, t + ((va >> 21) & 511) * 8, pa | PTE_P | PTE_RW | PTE_PS);
-            break;
-        }
-        t = pt_next(gu, t, (va >> 21) & 511, 8, PTE_P | PTE_RW);
-        st64(gu, t + ((va >> 12) & 511) * 8, pa | PTE_P | PTE_RW);
-        break;
-    case WIN_DUMP_PAGING_X86:
-        g_assert(size == 4 * MiB || size == PAGE);
-        t = dtb & 0xfffff000ull;
-        if (size == 4 * MiB) {
-            /* PSE-36: physical address bits 39:32 in PDE bits 20:13 */
-            st32(gu, t + ((va >> 22) & 1023) * 4,
-                 (pa & 0xffc00000ull) | ((pa >> 32) << 13) |
-                 PTE_P | PTE_RW | PTE_PS);
-            break;
-        }
-        g_assert_cmphex(pa >> 32, ==, 0);
-        t = pt_next(gu, t, (va >> 22) & 1023, 4, PTE_P | PTE_RW);
-        st32(gu, t + ((va >> 12) & 1023) * 4, pa | PTE_P | PTE_RW);
-        break;
-    }
 }
 
 /* ---- the fake Windows guest ---- */
@@ -498,7 +417,10 @@ static void guest_init(Guest *gu, bool high, unsigned nr_cpus)
     }
     cpus_init(gu);
     gu->map_fail_pa = UINT64_MAX;
-    gu->next_table = 0x10000;
+    gu->mem = (SynthMem) {
+        .ram = { gu->ram[0], gu->ram[1] }, .buf = { gu->low, gu->high },
+        .nr = high ? 2 : 1, .next_table = 0x10000, .table_end = 0x100000,
+    };
     gu->g = (WinDumpGuest) {
         .ops = &fake_ops, .opaque = gu, .ram = gu->ram,
         .nr_ram = high ? 2 : 1, .cpus = gu->cpus, .nr_cpus = nr_cpus,
@@ -507,7 +429,7 @@ static void guest_init(Guest *gu, bool high, unsigned nr_cpus)
 
 static void fixture_map(Fixture *f, uint64_t va, uint64_t pa, uint64_t size)
 {
-    map_page(&f->gu, f->paging, f->dtb, va, pa, size);
+    synth_mem_map(&f->gu.mem, f->paging, f->dtb, va, pa, size);
 }
 
 /* KUSER_SHARED_DATA's InterruptTime, ProductType and SuiteMask */
@@ -555,7 +477,7 @@ static Fixture *fixture_new(WinDumpPaging paging, unsigned nr_cpus, bool high)
         f->dtb = 0x1fe0;
         memset(guest_ptr(&f->gu, f->dtb, 32), 0, 32);
     } else {
-        f->dtb = pt_alloc(&f->gu);
+        f->dtb = synth_mem_table(&f->gu.mem);
     }
     /* every vCPU runs the kernel, with paging on in its mode */
     for (i = 0; i < MAX_CPUS; i++) {
@@ -2743,9 +2665,11 @@ static void test_paging_pae(void)
 
     /* a decoy PDPT at the page start, the real one at +0x60 */
     memset(guest_ptr(&f->gu, 0x3000, 0x80), 0, 0x80);
-    map_page(&f->gu, WIN_DUMP_PAGING_PAE, 0x3000, 0x40001000, 0x6000, PAGE);
-    map_page(&f->gu, WIN_DUMP_PAGING_PAE, 0x3060, 0x40001000, 0x5000, PAGE);
-    map_page(&f->gu, WIN_DUMP_PAGING_PAE, 0x3060, 0xc0200000,
+    synth_mem_map(&f->gu.mem, WIN_DUMP_PAGING_PAE, 0x3000, 0x40001000, 0x6000,
+                  PAGE);
+    synth_mem_map(&f->gu.mem, WIN_DUMP_PAGING_PAE, 0x3060, 0x40001000, 0x5000,
+                  PAGE);
+    synth_mem_map(&f->gu.mem, WIN_DUMP_PAGING_PAE, 0x3060, 0xc0200000,
              0x1fee00000ull, 2 * MiB);
     pd = ld64(&f->gu, 0x3060 + 3 * 8) & ADDR_MASK;
     st64(&f->gu, pd + 8, ld64(&f->gu, pd + 8) | PTE_PAT_LARGE | PTE_NX);
@@ -2880,22 +2804,25 @@ static void test_kernel_walk(gconstpointer data)
             dtb = 0x1fe0;
             memset(guest_ptr(&gu, dtb, 32), 0, 32);
         } else {
-            dtb = pt_alloc(&gu);
+            dtb = synth_mem_table(&gu.mem);
         }
         if (long_mode(paging)) {
             /* the self-map; its index is random on Windows */
             st64(&gu, dtb + self_idx[k] * 8, dtb | PTE_P | PTE_RW);
             /* a 1 GiB page beyond RAM marks nothing */
-            map_page(&gu, paging, dtb, kernel_va(paging, GiB), GiB, GiB);
+            synth_mem_map(&gu.mem, paging, dtb, kernel_va(paging, GiB), GiB,
+                          GiB);
         } else if (paging == WIN_DUMP_PAGING_X86) {
             st32(&gu, dtb + (512 + k) * 4, dtb | PTE_P | PTE_RW);
         }
-        map_page(&gu, paging, dtb, kernel_va(paging, 0), 0x123000, PAGE);
-        map_page(&gu, paging, dtb, kernel_va(paging, 8 * MiB), 8 * MiB, big);
-        map_page(&gu, paging, dtb, kernel_va(paging, 16 * MiB),
+        synth_mem_map(&gu.mem, paging, dtb, kernel_va(paging, 0), 0x123000,
+                      PAGE);
+        synth_mem_map(&gu.mem, paging, dtb, kernel_va(paging, 8 * MiB), 8 * MiB,
+                      big);
+        synth_mem_map(&gu.mem, paging, dtb, kernel_va(paging, 16 * MiB),
                  RAM_SIZE - big, big);
-        map_page(&gu, paging, dtb, USER_VA, 5 * MiB, PAGE);
-        tables_end = gu.next_table;
+        synth_mem_map(&gu.mem, paging, dtb, USER_VA, 5 * MiB, PAGE);
+        tables_end = gu.mem.next_table;
 
         windmp_space_init(&as, &gu.g, paging, dtb);
         windmp_kernel_pages(&as, pages, nr_pfns);
@@ -2940,8 +2867,8 @@ static void test_kernel_walk_shared(void)
 
         memset(pages, 0, (nr_pfns / 64 + 1) * sizeof(long));
         guest_init(&gu, false, 1);
-        dtb = pt_alloc(&gu);
-        map_page(&gu, WIN_DUMP_PAGING_LM4, dtb, 0xffff800000000000ull,
+        dtb = synth_mem_table(&gu.mem);
+        synth_mem_map(&gu.mem, WIN_DUMP_PAGING_LM4, dtb, 0xffff800000000000ull,
                  8 * MiB, 2 * MiB);
         pdpt = ld64(&gu, dtb + 256 * 8);
         st64(&gu, dtb + user_idx[k] * 8, pdpt);
@@ -2968,9 +2895,9 @@ static void test_kernel_walk_hostile(void)
     WinDumpSpace as;
 
     guest_init(&gu, false, 1);
-    dtb = pt_alloc(&gu);
-    pdpt = pt_alloc(&gu);
-    pd = pt_alloc(&gu);
+    dtb = synth_mem_table(&gu.mem);
+    pdpt = synth_mem_table(&gu.mem);
+    pd = synth_mem_table(&gu.mem);
     for (i = 0; i < 512; i++) {
         /* every root entry at the same table, which points back up */
         st64(&gu, dtb + i * 8, pdpt | PTE_P);

@@ -12,7 +12,8 @@
 #ifndef WINDMP_ELFCORE_H
 #define WINDMP_ELFCORE_H
 
-#include "windmp.h"
+#include "dump/windmp/windmp.h"
+#include "filemem.h"
 
 /*
  * QEMU's per-CPU "QEMU" note (target/i386/arch_dump.c); the only source
@@ -85,6 +86,7 @@ typedef struct ElfCore {
     WinDumpRange *ram;
     const uint8_t **ram_data;       /* parallel to ram */
     size_t nr_ram;
+    FileMem mem;                    /* the same, for the core */
     uint64_t ram_bytes;
     /* the same without the PC firmware windows: what the guest can write */
     WinDumpRange *guest_ram;

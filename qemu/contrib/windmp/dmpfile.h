@@ -8,7 +8,8 @@
 #ifndef WINDMP_DMPFILE_H
 #define WINDMP_DMPFILE_H
 
-#include "windmp.h"
+#include "dump/windmp/windmp.h"
+#include "filemem.h"
 
 /* DumpType 6 reads as 5; the bitmap header is in qemu/win_dump_defs.h */
 #define WIN_DUMP_TYPE_BITMAP_KERNEL     6
@@ -52,6 +53,8 @@ typedef struct DmpFile {
     DmpExtent *extents;
     size_t nr_extents;
     WinDumpRange *ram;
+    const uint8_t **ram_data;   /* where the file holds ram[i] */
+    FileMem mem;                /* the same, for the core */
     uint64_t pages;             /* pages the map holds */
     uint64_t expected_size;     /* what the file size should be */
 

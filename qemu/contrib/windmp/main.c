@@ -18,10 +18,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
-#include "windmp.h"
+#include "dump/windmp/windmp.h"
 #include "elfcore.h"
 #include "dmpfile.h"
-#include "json.h"
+#include "qobject/json-writer.h"
 
 /* Exit codes: see windmp(1) */
 enum {
@@ -257,10 +257,21 @@ static void print_context_text(const WinContext *c, bool x64)
     }
 }
 
-static void json_context(Json *j, const char *key, const WinContext *c,
+/*
+ * Addresses as "0x..." strings: they do not fit in the doubles that many
+ * JSON readers use for numbers
+ */
+static void json_hex(JSONWriter *j, const char *name, uint64_t val)
+{
+    g_autofree char *s = g_strdup_printf("0x%" PRIx64, val);
+
+    json_writer_str(j, name, s);
+}
+
+static void json_context(JSONWriter *j, const char *key, const WinContext *c,
                          bool x64)
 {
-    json_object(j, key);
+    json_writer_start_object(j, key);
     if (x64) {
         const WinContext64 *x = &c->x64;
 
@@ -281,23 +292,23 @@ static void json_context(Json *j, const char *key, const WinContext *c,
         json_hex(j, "cs", le32_to_cpu(x->SegCs) & 0xffff);
         json_hex(j, "ss", le32_to_cpu(x->SegSs) & 0xffff);
     }
-    json_end(j, '}');
+    json_writer_end_object(j);
 }
 
-static void json_findings(Json *j, const DmpFile *df)
+static void json_findings(JSONWriter *j, const DmpFile *df)
 {
     guint i;
 
-    json_array(j, "findings");
+    json_writer_start_array(j, "findings");
     for (i = 0; i < df->findings->len; i++) {
         const DmpFinding *f = &g_array_index(df->findings, DmpFinding, i);
 
-        json_object(j, NULL);
-        json_str(j, "severity", severity_name(f->severity));
-        json_str(j, "message", f->msg);
-        json_end(j, '}');
+        json_writer_start_object(j, NULL);
+        json_writer_str(j, "severity", severity_name(f->severity));
+        json_writer_str(j, "message", f->msg);
+        json_writer_end_object(j);
     }
-    json_end(j, ']');
+    json_writer_end_array(j);
 }
 
 static void print_findings(const DmpFile *df)
@@ -397,76 +408,74 @@ static void info_dmp_text(const Input *in)
 static void info_dmp_json(const Input *in)
 {
     const DmpFile *df = &in->dmp;
-    Json j;
+    g_autoptr(JSONWriter) j = json_writer_new(false);
     size_t i;
-
-    json_init(&j, stdout);
-    json_object(&j, NULL);
-    json_str(&j, "file", in->path);
-    json_str(&j, "format", "dmp");
-    json_str(&j, "arch", df->x64 ? "x64" : "x86");
-    json_uint(&j, "dump_type", df->dump_type);
-    json_uint(&j, "major_version", df->major);
-    json_uint(&j, "minor_version", df->minor);
-    json_hex(&j, "machine", df->machine);
-    json_hex(&j, "system_time", df->system_time);
-    json_hex(&j, "dtb", df->dtb);
+    json_writer_start_object(j, NULL);
+    json_writer_str(j, "file", in->path);
+    json_writer_str(j, "format", "dmp");
+    json_writer_str(j, "arch", df->x64 ? "x64" : "x86");
+    json_writer_uint64(j, "dump_type", df->dump_type);
+    json_writer_uint64(j, "major_version", df->major);
+    json_writer_uint64(j, "minor_version", df->minor);
+    json_hex(j, "machine", df->machine);
+    json_hex(j, "system_time", df->system_time);
+    json_hex(j, "dtb", df->dtb);
     if (!df->x64) {
-        json_bool(&j, "pae", df->hdr->x32.PaeEnabled);
+        json_writer_bool(j, "pae", df->hdr->x32.PaeEnabled);
     } else {
-        json_uint(&j, "paging_levels",
-                  df->paging == WIN_DUMP_PAGING_LM5 ? 5 : 4);
+        json_writer_uint64(j, "paging_levels",
+                           df->paging == WIN_DUMP_PAGING_LM5 ? 5 : 4);
     }
-    json_hex(&j, "kdbg", df->kdbg_va);
-    json_bool(&j, "kdbg_ok", df->kdbg_ok);
-    json_hex(&j, "pfn_database", df->pfn_database);
-    json_hex(&j, "ps_loaded_module_list", df->ps_loaded_module_list);
-    json_hex(&j, "ps_active_process_head", df->ps_active_process_head);
-    json_hex(&j, "bugcheck_code", df->bugcheck_code);
-    json_array(&j, "bugcheck_parameters");
+    json_hex(j, "kdbg", df->kdbg_va);
+    json_writer_bool(j, "kdbg_ok", df->kdbg_ok);
+    json_hex(j, "pfn_database", df->pfn_database);
+    json_hex(j, "ps_loaded_module_list", df->ps_loaded_module_list);
+    json_hex(j, "ps_active_process_head", df->ps_active_process_head);
+    json_hex(j, "bugcheck_code", df->bugcheck_code);
+    json_writer_start_array(j, "bugcheck_parameters");
     for (i = 0; i < 4; i++) {
-        json_hex(&j, NULL, df->bugcheck_param[i]);
+        json_hex(j, NULL, df->bugcheck_param[i]);
     }
-    json_end(&j, ']');
-    json_context(&j, "context", header_context(df), df->x64);
-    json_uint(&j, "number_processors", df->nr_processors);
-    json_array(&j, "processors");
+    json_writer_end_array(j);
+    json_context(j, "context", header_context(df), df->x64);
+    json_writer_uint64(j, "number_processors", df->nr_processors);
+    json_writer_start_array(j, "processors");
     for (i = 0; df->cpus && i < MIN(df->nr_processors, 4096); i++) {
         const DmpProcessor *p = &df->cpus[i];
 
-        json_object(&j, NULL);
-        json_hex(&j, "prcb", p->prcb);
-        json_hex(&j, "context_va", p->context_va);
+        json_writer_start_object(j, NULL);
+        json_hex(j, "prcb", p->prcb);
+        json_hex(j, "context_va", p->context_va);
         if (p->has_context) {
-            json_context(&j, "context", &p->context, df->x64);
+            json_context(j, "context", &p->context, df->x64);
         } else {
-            json_null(&j, "context");
+            json_writer_null(j, "context");
         }
-        json_end(&j, '}');
+        json_writer_end_object(j);
     }
-    json_end(&j, ']');
-    json_bool(&j, "bitmap", df->bitmap);
-    json_bool(&j, "kernel_only", df->summary);
-    json_uint(&j, "pages", df->pages);
-    json_uint(&j, "claimed_pages", df->claimed_pages);
-    json_array(&j, "ranges");
+    json_writer_end_array(j);
+    json_writer_bool(j, "bitmap", df->bitmap);
+    json_writer_bool(j, "kernel_only", df->summary);
+    json_writer_uint64(j, "pages", df->pages);
+    json_writer_uint64(j, "claimed_pages", df->claimed_pages);
+    json_writer_start_array(j, "ranges");
     for (i = 0; i < df->nr_extents; i++) {
-        json_object(&j, NULL);
-        json_hex(&j, "start", df->extents[i].pa);
-        json_hex(&j, "end", df->extents[i].pa + df->extents[i].len);
-        json_hex(&j, "offset", df->extents[i].offset);
-        json_end(&j, '}');
+        json_writer_start_object(j, NULL);
+        json_hex(j, "start", df->extents[i].pa);
+        json_hex(j, "end", df->extents[i].pa + df->extents[i].len);
+        json_hex(j, "offset", df->extents[i].offset);
+        json_writer_end_object(j);
     }
-    json_end(&j, ']');
-    json_uint(&j, "size", df->size);
-    json_uint(&j, "expected_size", df->expected_size);
-    json_uint(&j, "required_dump_space", df->required_space);
-    json_uint(&j, "errors", dmpfile_count(df, DMP_ERROR));
-    json_uint(&j, "warnings",
-              dmpfile_count(df, DMP_WARNING) - dmpfile_count(df, DMP_ERROR));
-    json_findings(&j, df);
-    json_end(&j, '}');
-    json_finish(&j);
+    json_writer_end_array(j);
+    json_writer_uint64(j, "size", df->size);
+    json_writer_uint64(j, "expected_size", df->expected_size);
+    json_writer_uint64(j, "required_dump_space", df->required_space);
+    json_writer_uint64(j, "errors", dmpfile_count(df, DMP_ERROR));
+    json_writer_uint64(j, "warnings", dmpfile_count(df, DMP_WARNING) -
+                       dmpfile_count(df, DMP_ERROR));
+    json_findings(j, df);
+    json_writer_end_object(j);
+    printf("%s\n", json_writer_get(j));
 }
 
 /* What the guest note of an ELF core is, in one line */
@@ -503,66 +512,65 @@ static void info_elf(const Input *in)
     size_t i;
 
     if (opt_json) {
-        Json j;
-
-        json_init(&j, stdout);
-        json_object(&j, NULL);
-        json_str(&j, "file", in->path);
-        json_str(&j, "format", "elf");
-        json_uint(&j, "class", ec->elf64 ? 64 : 32);
-        json_str(&j, "machine", ec->machine == EM_X86_64 ? "x86_64" : "i386");
-        json_bool(&j, "paging", ec->paging);
-        json_array(&j, "segments");
+        g_autoptr(JSONWriter) j = json_writer_new(false);
+        json_writer_start_object(j, NULL);
+        json_writer_str(j, "file", in->path);
+        json_writer_str(j, "format", "elf");
+        json_writer_uint64(j, "class", ec->elf64 ? 64 : 32);
+        json_writer_str(j, "machine",
+                        ec->machine == EM_X86_64 ? "x86_64" : "i386");
+        json_writer_bool(j, "paging", ec->paging);
+        json_writer_start_array(j, "segments");
         for (i = 0; i < ec->nr_segs; i++) {
-            json_object(&j, NULL);
-            json_hex(&j, "paddr", ec->segs[i].pa);
-            json_hex(&j, "vaddr", ec->segs[i].va);
-            json_hex(&j, "offset", ec->segs[i].offset);
-            json_uint(&j, "filesz", ec->segs[i].filesz);
-            json_uint(&j, "memsz", ec->segs[i].memsz);
-            json_end(&j, '}');
+            json_writer_start_object(j, NULL);
+            json_hex(j, "paddr", ec->segs[i].pa);
+            json_hex(j, "vaddr", ec->segs[i].va);
+            json_hex(j, "offset", ec->segs[i].offset);
+            json_writer_uint64(j, "filesz", ec->segs[i].filesz);
+            json_writer_uint64(j, "memsz", ec->segs[i].memsz);
+            json_writer_end_object(j);
         }
-        json_end(&j, ']');
-        json_uint(&j, "memory_bytes", ec->ram_bytes);
-        json_object(&j, "guest_note");
-        json_uint(&j, "size", ec->guest_note_size);
-        json_bool(&j, "windows_header", h != NULL);
-        json_str(&j, "summary", note);
+        json_writer_end_array(j);
+        json_writer_uint64(j, "memory_bytes", ec->ram_bytes);
+        json_writer_start_object(j, "guest_note");
+        json_writer_uint64(j, "size", ec->guest_note_size);
+        json_writer_bool(j, "windows_header", h != NULL);
+        json_writer_str(j, "summary", note);
         if (h) {
-            json_str(&j, "arch", x64 ? "x64" : "x86");
-            json_hex(&j, "dtb", x64 ? le64_to_cpu(h->x64.DirectoryTableBase) :
+            json_writer_str(j, "arch", x64 ? "x64" : "x86");
+            json_hex(j, "dtb", x64 ? le64_to_cpu(h->x64.DirectoryTableBase) :
                      le32_to_cpu(h->x32.DirectoryTableBase));
-            json_hex(&j, "kdbg", x64 ? le64_to_cpu(h->x64.KdDebuggerDataBlock) :
+            json_hex(j, "kdbg", x64 ? le64_to_cpu(h->x64.KdDebuggerDataBlock) :
                      le32_to_cpu(h->x32.KdDebuggerDataBlock));
-            json_uint(&j, "number_processors",
-                      le32_to_cpu(x64 ? h->x64.NumberProcessors :
-                                  h->x32.NumberProcessors));
+            json_writer_uint64(j, "number_processors",
+                               le32_to_cpu(x64 ? h->x64.NumberProcessors :
+                                           h->x32.NumberProcessors));
         }
-        json_end(&j, '}');
-        json_array(&j, "cpus");
+        json_writer_end_object(j);
+        json_writer_start_array(j, "cpus");
         for (i = 0; i < ec->nr_cpus; i++) {
             const ElfCoreCpu *c = &ec->cpus[i];
 
-            json_object(&j, NULL);
-            json_hex(&j, "rip", c->regs.rip);
-            json_hex(&j, "rsp", c->regs.regs[4]);
-            json_hex(&j, "rflags", c->regs.rflags);
-            json_hex(&j, "cs", c->regs.sel[1]);
+            json_writer_start_object(j, NULL);
+            json_hex(j, "rip", c->regs.rip);
+            json_hex(j, "rsp", c->regs.regs[4]);
+            json_hex(j, "rflags", c->regs.rflags);
+            json_hex(j, "cs", c->regs.sel[1]);
             if (c->has_qemu_note) {
-                json_hex(&j, "cr0", c->cr[0]);
-                json_hex(&j, "cr3", c->cr[3]);
-                json_hex(&j, "cr4", c->cr[4]);
+                json_hex(j, "cr0", c->cr[0]);
+                json_hex(j, "cr3", c->cr[3]);
+                json_hex(j, "cr4", c->cr[4]);
             }
-            json_end(&j, '}');
+            json_writer_end_object(j);
         }
-        json_end(&j, ']');
-        json_array(&j, "warnings");
+        json_writer_end_array(j);
+        json_writer_start_array(j, "warnings");
         for (i = 0; i < ec->warnings->len; i++) {
-            json_str(&j, NULL, ec->warnings->pdata[i]);
+            json_writer_str(j, NULL, ec->warnings->pdata[i]);
         }
-        json_end(&j, ']');
-        json_end(&j, '}');
-        json_finish(&j);
+        json_writer_end_array(j);
+        json_writer_end_object(j);
+        printf("%s\n", json_writer_get(j));
         return;
     }
 
@@ -793,35 +801,23 @@ static void hint_missing_runs(const ElfCore *ec, const WinDumpGuest *g)
     const WinDumpHeader *h = (const void *)(ec->guest_note +
                                             VMCOREINFO_ELF_NOTE_HDR_SIZE);
     bool x64 = !memcmp(h->x64.ValidDump, "DU64", 4);
-    uint32_t nr = x64 ? le32_to_cpu(h->x64.PhysicalMemoryBlock.NumberOfRuns) :
-                        le32_to_cpu(h->x32.PhysicalMemoryBlock.NumberOfRuns);
+    g_autoptr(GArray) runs = g_array_new(false, false, sizeof(WinDumpRange));
     uint64_t listed = 0, held = 0;
-    uint32_t i;
+    guint i;
+    size_t k;
 
-    for (i = 0; i < MIN(nr, x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32);
-         i++) {
-        uint64_t base, count, start, end;
-        size_t k;
+    if (!windmp_header_runs(h, x64, runs, &listed, NULL)) {
+        return;     /* not a question of the core, but of the header */
+    }
+    for (i = 0; i < runs->len; i++) {
+        const WinDumpRange *r = &g_array_index(runs, WinDumpRange, i);
 
-        if (x64) {
-            base = le64_to_cpu(h->x64.PhysicalMemoryBlock.Run[i].BasePage);
-            count = le64_to_cpu(h->x64.PhysicalMemoryBlock.Run[i].PageCount);
-        } else {
-            base = le32_to_cpu(h->x32.PhysicalMemoryBlock.Run[i].BasePage);
-            count = le32_to_cpu(h->x32.PhysicalMemoryBlock.Run[i].PageCount);
-        }
-        if (base >= (1ull << 40) || count >= (1ull << 40)) {
-            return;     /* not a question of the core, but of the header */
-        }
-        start = base << WIN_DUMP_PAGE_BITS;
-        end = (base + count) << WIN_DUMP_PAGE_BITS;
         for (k = 0; k < g->nr_ram; k++) {
-            if (g->ram[k].start < end && start < g->ram[k].end) {
-                held += (MIN(end, g->ram[k].end) -
-                         MAX(start, g->ram[k].start)) >> WIN_DUMP_PAGE_BITS;
+            if (g->ram[k].start < r->end && r->start < g->ram[k].end) {
+                held += (MIN(r->end, g->ram[k].end) -
+                         MAX(r->start, g->ram[k].start)) >> WIN_DUMP_PAGE_BITS;
             }
         }
-        listed += count;
     }
     if (held < listed) {
         fprintf(stderr, "The core holds %" PRIu64 " of the %" PRIu64 " pages"
@@ -1170,36 +1166,34 @@ static int cmd_verify(Input *in)
     }
 
     if (opt_json) {
-        Json j;
-
-        json_init(&j, stdout);
-        json_object(&j, NULL);
-        json_str(&j, "file", in->path);
-        json_bool(&j, "pass", pass);
-        json_uint(&j, "errors", dmpfile_count(df, DMP_ERROR));
-        json_uint(&j, "warnings", dmpfile_count(df, DMP_WARNING) -
-                  dmpfile_count(df, DMP_ERROR));
-        json_findings(&j, df);
+        g_autoptr(JSONWriter) j = json_writer_new(false);
+        json_writer_start_object(j, NULL);
+        json_writer_str(j, "file", in->path);
+        json_writer_bool(j, "pass", pass);
+        json_writer_uint64(j, "errors", dmpfile_count(df, DMP_ERROR));
+        json_writer_uint64(j, "warnings", dmpfile_count(df, DMP_WARNING) -
+                           dmpfile_count(df, DMP_ERROR));
+        json_findings(j, df);
         if (opt_against) {
-            json_object(&j, "against");
-            json_str(&j, "file", opt_against);
-            json_uint(&j, "pages_compared", d.compared);
-            json_uint(&j, "pages_patched", d.patched);
-            json_uint(&j, "pages_differ", d.differ);
-            json_uint(&j, "pages_missing_in_dump", d.missing_in_dmp);
-            json_uint(&j, "ranges_not_in_core", d.missing_in_elf);
-            json_uint(&j, "header_bytes_differ", d.header_diffs);
+            json_writer_start_object(j, "against");
+            json_writer_str(j, "file", opt_against);
+            json_writer_uint64(j, "pages_compared", d.compared);
+            json_writer_uint64(j, "pages_patched", d.patched);
+            json_writer_uint64(j, "pages_differ", d.differ);
+            json_writer_uint64(j, "pages_missing_in_dump", d.missing_in_dmp);
+            json_writer_uint64(j, "ranges_not_in_core", d.missing_in_elf);
+            json_writer_uint64(j, "header_bytes_differ", d.header_diffs);
             if (d.header_cpu >= 0) {
-                json_uint(&j, "header_context_cpu", d.header_cpu);
+                json_writer_uint64(j, "header_context_cpu", d.header_cpu);
             } else {
-                json_null(&j, "header_context_cpu");
+                json_writer_null(j, "header_context_cpu");
             }
-            json_uint(&j, "contexts_compared", d.contexts);
-            json_uint(&j, "contexts_differ", d.context_diffs);
-            json_end(&j, '}');
+            json_writer_uint64(j, "contexts_compared", d.contexts);
+            json_writer_uint64(j, "contexts_differ", d.context_diffs);
+            json_writer_end_object(j);
         }
-        json_end(&j, '}');
-        json_finish(&j);
+        json_writer_end_object(j);
+        printf("%s\n", json_writer_get(j));
     } else {
         print_findings(df);
         if (opt_against) {

@@ -336,6 +336,9 @@ static void build_ram(ElfCore *ec)
     ec->nr_ram = ram->len;
     ec->ram = (WinDumpRange *)g_array_free(ram, false);
     ec->ram_data = (const uint8_t **)g_array_free(ptr, false);
+    ec->mem.ram = ec->ram;
+    ec->mem.data = ec->ram_data;
+    ec->mem.nr = ec->nr_ram;
     build_guest_ram(ec);
 }
 
@@ -532,65 +535,12 @@ void elfcore_free(ElfCore *ec)
 
 const uint8_t *elfcore_ptr(const ElfCore *ec, uint64_t pa, uint64_t *len)
 {
-    size_t lo = 0, hi = ec->nr_ram;
-
-    /* ram is sorted and disjoint: binary search */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (pa < ec->ram[mid].start) {
-            hi = mid;
-        } else if (pa >= ec->ram[mid].end) {
-            lo = mid + 1;
-        } else {
-            *len = MIN(*len, ec->ram[mid].end - pa);
-            return ec->ram_data[mid] + (pa - ec->ram[mid].start);
-        }
-    }
-    return NULL;
+    return filemem_ptr(&ec->mem, pa, len);
 }
-
-static bool elf_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
-{
-    uint8_t *out = buf;
-
-    while (len) {
-        uint64_t n = len;
-        const uint8_t *p = elfcore_ptr(opaque, pa, &n);
-
-        if (!p) {
-            return false;
-        }
-        memcpy(out, p, n);
-        out += n;
-        pa += n;
-        len -= n;
-    }
-    return true;
-}
-
-static const void *elf_map(void *opaque, uint64_t pa, uint64_t *len)
-{
-    return elfcore_ptr(opaque, pa, len);
-}
-
-static void elf_unmap(void *opaque, const void *ptr, uint64_t len)
-{
-}
-
-static const WinDumpGuestOps elf_ops = {
-    .read = elf_read,
-    .map = elf_map,
-    .unmap = elf_unmap,
-};
 
 void elfcore_memory(const ElfCore *ec, WinDumpGuest *g)
 {
-    memset(g, 0, sizeof(*g));
-    g->ops = &elf_ops;
-    g->opaque = (void *)ec;
-    g->ram = ec->ram;
-    g->nr_ram = ec->nr_ram;
+    filemem_guest(&ec->mem, g);
     g->cpus = ec->win_cpus;
     g->nr_cpus = ec->nr_cpus;
 }

@@ -55,54 +55,34 @@ static void add_extent(GArray *ext, uint64_t pa, uint64_t len, uint64_t off)
 
 static void map_runs(DmpFile *df, GArray *ext)
 {
-    uint32_t nr, max = df->x64 ? WIN_DUMP_MAX_RUNS64 : WIN_DUMP_MAX_RUNS32;
-    uint64_t off = df->hdr_size, prev_end = 0;
-    uint32_t i;
+    g_autoptr(GArray) runs = g_array_new(false, false, sizeof(WinDumpRange));
+    uint64_t off = df->hdr_size;
+    Error *err = NULL;
+    bool located;
+    guint i;
 
-    if (df->x64) {
-        nr = le32_to_cpu(df->hdr->x64.PhysicalMemoryBlock.NumberOfRuns);
-    } else {
-        nr = le32_to_cpu(df->hdr->x32.PhysicalMemoryBlock.NumberOfRuns);
+    /* the core's checks, as windmp_prepare() makes them */
+    located = windmp_header_runs(df->hdr, df->x64, runs, &df->pages, &err);
+    if (!located) {
+        finding(df, DMP_ERROR, "%s; the pages from there on cannot be"
+                " located", error_get_pretty(err));
+        error_free(err);
+        err = NULL;
     }
-    if (nr == 0 || nr > max) {
-        finding(df, DMP_ERROR, "the header lists %" PRIu32 " memory runs;"
-                " between 1 and %" PRIu32 " fit in it", nr, max);
-        return;
+    if (!windmp_runs_check_order((WinDumpRange *)runs->data, runs->len,
+                                 &err)) {
+        finding(df, DMP_ERROR, "%s", error_get_pretty(err));
+        error_free(err);
     }
-    for (i = 0; i < nr; i++) {
-        uint64_t base, count;
+    for (i = 0; i < runs->len; i++) {
+        WinDumpRange *r = &g_array_index(runs, WinDumpRange, i);
 
-        if (df->x64) {
-            const WinDumpPhyMemRun64 *r =
-                &df->hdr->x64.PhysicalMemoryBlock.Run[i];
-
-            base = le64_to_cpu(r->BasePage);
-            count = le64_to_cpu(r->PageCount);
-        } else {
-            const WinDumpPhyMemRun32 *r =
-                &df->hdr->x32.PhysicalMemoryBlock.Run[i];
-
-            base = le32_to_cpu(r->BasePage);
-            count = le32_to_cpu(r->PageCount);
-        }
-        if (count == 0 || base >= (1ull << 40) || count >= (1ull << 40) ||
-            base + count > (1ull << 40)) {
-            finding(df, DMP_ERROR, "memory run %" PRIu32 " (base page 0x%"
-                    PRIx64 ", 0x%" PRIx64 " pages) is not a valid page range;"
-                    " the runs after it cannot be located", i, base, count);
-            return;
-        }
-        if (base << WIN_DUMP_PAGE_BITS < prev_end) {
-            finding(df, DMP_ERROR, "memory run %" PRIu32 " (base page 0x%"
-                    PRIx64 ") overlaps or precedes the run before it", i, base);
-        }
-        prev_end = (base + count) << WIN_DUMP_PAGE_BITS;
-        add_extent(ext, base << WIN_DUMP_PAGE_BITS,
-                   count << WIN_DUMP_PAGE_BITS, off);
-        off += count << WIN_DUMP_PAGE_BITS;
-        df->pages += count;
+        add_extent(ext, r->start, r->end - r->start, off);
+        off += r->end - r->start;
     }
-    df->expected_size = off;
+    if (located) {
+        df->expected_size = off;
+    }
 }
 
 static void map_bitmap(DmpFile *df, GArray *ext)
@@ -227,6 +207,14 @@ static void decode_header(DmpFile *df)
     }
 }
 
+/* DirectoryTableBase without flag bits, as the core reads it */
+static uint64_t dtb_clean(const DmpFile *df)
+{
+    WinDumpPaging paging;
+
+    return windmp_header_dtb(df->hdr, df->x64, &paging);
+}
+
 static void check_header(DmpFile *df)
 {
     if (df->machine != (df->x64 ? WIN_DUMP_MACHINE_AMD64 :
@@ -242,8 +230,7 @@ static void check_header(DmpFile *df)
     if (df->dtb == 0) {
         finding(df, DMP_ERROR, "DirectoryTableBase is 0: no virtual address"
                 " can be read");
-    } else if (df->dtb & (df->x64 || !df->hdr->x32.PaeEnabled ? 0xfff :
-                          0x1f)) {
+    } else if (df->dtb != dtb_clean(df)) {
         finding(df, DMP_WARNING, "DirectoryTableBase 0x%" PRIx64 " has flag"
                 " bits set", df->dtb);
     }
@@ -370,10 +357,15 @@ bool dmpfile_parse(DmpFile *df, const void *data, uint64_t size,
     df->nr_extents = sorted->len;
     df->extents = (DmpExtent *)g_array_free(sorted, false);
     df->ram = g_new(WinDumpRange, df->nr_extents + 1);
+    df->ram_data = g_new(const uint8_t *, df->nr_extents + 1);
     for (i = 0; i < df->nr_extents; i++) {
         df->ram[i].start = df->extents[i].pa;
         df->ram[i].end = df->extents[i].pa + df->extents[i].len;
+        df->ram_data[i] = df->data + df->extents[i].offset;
     }
+    df->mem.ram = df->ram;
+    df->mem.data = df->ram_data;
+    df->mem.nr = df->nr_extents;
 
     check_header(df);
     detect_paging(df);
@@ -397,82 +389,24 @@ void dmpfile_free(DmpFile *df)
     }
     g_free(df->extents);
     g_free(df->ram);
+    g_free(df->ram_data);
     g_free(df->cpus);
     memset(df, 0, sizeof(*df));
 }
 
 const uint8_t *dmpfile_ptr(const DmpFile *df, uint64_t pa, uint64_t *len)
 {
-    size_t lo = 0, hi = df->nr_extents;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        const DmpExtent *e = &df->extents[mid];
-
-        if (pa < e->pa) {
-            hi = mid;
-        } else if (pa >= e->pa + e->len) {
-            lo = mid + 1;
-        } else {
-            *len = MIN(*len, e->pa + e->len - pa);
-            return df->data + e->offset + (pa - e->pa);
-        }
-    }
-    return NULL;
+    return filemem_ptr(&df->mem, pa, len);
 }
-
-static bool dmp_read(void *opaque, uint64_t pa, void *buf, uint64_t len)
-{
-    uint8_t *out = buf;
-
-    while (len) {
-        uint64_t n = len;
-        const uint8_t *p = dmpfile_ptr(opaque, pa, &n);
-
-        if (!p) {
-            return false;
-        }
-        memcpy(out, p, n);
-        out += n;
-        pa += n;
-        len -= n;
-    }
-    return true;
-}
-
-static const void *dmp_map(void *opaque, uint64_t pa, uint64_t *len)
-{
-    return dmpfile_ptr(opaque, pa, len);
-}
-
-static void dmp_unmap(void *opaque, const void *ptr, uint64_t len)
-{
-}
-
-static const WinDumpGuestOps dmp_ops = {
-    .read = dmp_read,
-    .map = dmp_map,
-    .unmap = dmp_unmap,
-};
 
 void dmpfile_guest(const DmpFile *df, WinDumpGuest *g)
 {
-    memset(g, 0, sizeof(*g));
-    g->ops = &dmp_ops;
-    g->opaque = (void *)df;
-    g->ram = df->ram;
-    g->nr_ram = df->nr_extents;
+    filemem_guest(&df->mem, g);
 }
 
 WinDumpPaging dmpfile_paging(const DmpFile *df)
 {
     return df->paging;
-}
-
-static uint64_t dtb_clean(const DmpFile *df)
-{
-    return df->dtb & ~(uint64_t)(df->x64 ? 0xfff :
-                                 df->hdr->x32.PaeEnabled ? 0x1f : 0xfff);
 }
 
 /*
@@ -504,42 +438,15 @@ static int kdbg_score(const DmpFile *df, WinDumpPaging paging)
  */
 static void detect_paging(DmpFile *df)
 {
-    if (!df->x64) {
-        df->paging = df->hdr->x32.PaeEnabled ? WIN_DUMP_PAGING_PAE :
-                                               WIN_DUMP_PAGING_X86;
-        return;
-    }
-    df->paging = WIN_DUMP_PAGING_LM4;
-    if (df->dtb && kdbg_score(df, WIN_DUMP_PAGING_LM5) >
+    windmp_header_dtb(df->hdr, df->x64, &df->paging);
+    if (df->x64 && df->dtb && kdbg_score(df, WIN_DUMP_PAGING_LM5) >
                    kdbg_score(df, WIN_DUMP_PAGING_LM4)) {
         df->paging = WIN_DUMP_PAGING_LM5;
     }
 }
 
-/* A kernel pointer from guest memory: 32-bit kernels use 4 bytes */
-static bool read_ptr(const DmpFile *df, WinDumpSpace *as, uint64_t va,
-                     uint64_t *ptr, Error **errp)
-{
-    uint8_t b[8];
-
-    if (!windmp_read_virt(as, va, b, df->x64 ? 8 : 4, errp)) {
-        return false;
-    }
-    *ptr = df->x64 ? ldq_le_p(b) : (uint32_t)ldl_le_p(b);
-    return true;
-}
-
-static uint64_t kdbg_ptr(const DmpFile *df, unsigned off)
-{
-    uint64_t v = ldq_le_p(df->kdbg + off);
-
-    return df->x64 ? v : (uint32_t)v;
-}
-
 static void check_processors(DmpFile *df, WinDumpSpace *as)
 {
-    uint64_t kpb = kdbg_ptr(df, KDBG_KI_PROCESSOR_BLOCK_OFFSET64);
-    uint16_t off = lduw_le_p(df->kdbg + KDBG_OFFSET_PRCB_CONTEXT_OFFSET64);
     size_t ctx_size = df->x64 ? sizeof(WinContext64) : sizeof(WinContext32);
     unsigned n = MIN(df->nr_processors, DMP_MAX_PROCESSORS), i;
 
@@ -553,19 +460,11 @@ static void check_processors(DmpFile *df, WinDumpSpace *as)
         DmpProcessor *p = &df->cpus[i];
         Error *err = NULL;
 
-        if (!read_ptr(df, as, kpb + (uint64_t)i * (df->x64 ? 8 : 4),
-                      &p->prcb, &err)) {
-            finding(df, DMP_ERROR, "processor %u: KiProcessorBlock[%u] cannot"
-                    " be read: %s", i, i, error_get_pretty(err));
-        } else if (!p->prcb) {
-            finding(df, DMP_ERROR, "processor %u: KiProcessorBlock[%u] is"
-                    " NULL", i, i);
-        } else if (!read_ptr(df, as, p->prcb + off, &p->context_va, &err)) {
-            finding(df, DMP_ERROR, "processor %u: KPRCB.Context at 0x%"
-                    PRIx64 " cannot be read: %s", i, p->prcb + off,
+        /* the core's way there, as windmp_prepare() takes it */
+        if (!windmp_prcb_context(as, df->x64, df->kdbg, i, &p->prcb,
+                                 &p->context_va, &err)) {
+            finding(df, DMP_ERROR, "processor %u: %s", i,
                     error_get_pretty(err));
-        } else if (!p->context_va) {
-            finding(df, DMP_ERROR, "processor %u: KPRCB.Context is NULL", i);
         } else if (!windmp_read_virt(as, p->context_va, &p->context, ctx_size,
                                      &err)) {
             finding(df, DMP_ERROR, "processor %u: its CONTEXT at 0x%" PRIx64
@@ -595,6 +494,7 @@ void dmpfile_check(DmpFile *df)
     WinDumpSpace as;
     Error *err = NULL;
     uint64_t va = df->x64 ? df->kdbg_va : (uint32_t)df->kdbg_va;
+    uint64_t bc_va;
     uint32_t size;
     uint8_t bc[4];
 
@@ -612,22 +512,17 @@ void dmpfile_check(DmpFile *df)
         error_free(err);
         goto out;
     }
-    if (memcmp(df->kdbg + KDBG_OWNER_TAG_OFFSET64, "KDBG", 4)) {
-        finding(df, DMP_ERROR, "the block at KdDebuggerDataBlock 0x%" PRIx64
-                " is not tagged 'KDBG' (an encoded KDBG?); WinDbg needs a"
-                " decoded one", va);
-        goto out;
-    }
-    size = ldl_le_p(df->kdbg + KDBG_SIZE_OFFSET64);
-    if (size < KDBG_MIN_SIZE) {
-        finding(df, DMP_ERROR, "the KDBG's Size 0x%" PRIx32 " does not reach"
-                " OffsetPrcbContext", size);
+    if (!windmp_kdbg_check(df->kdbg, &size, &err)) {
+        finding(df, DMP_ERROR, "the KDBG at KdDebuggerDataBlock 0x%" PRIx64
+                ": %s; WinDbg needs a decoded KDBG (an encoded one?)",
+                va, error_get_pretty(err));
+        error_free(err);
         goto out;
     }
     df->kdbg_ok = true;
 
-    if (windmp_read_virt(&as, kdbg_ptr(df, KDBG_KI_BUGCHECK_DATA_OFFSET64),
-                         bc, 4, NULL) &&
+    bc_va = windmp_kdbg_ptr(df->kdbg, df->x64, KDBG_KI_BUGCHECK_DATA_OFFSET64);
+    if (windmp_read_virt(&as, bc_va, bc, 4, NULL) &&
         ldl_le_p(bc) && (uint32_t)ldl_le_p(bc) != df->bugcheck_code) {
         finding(df, DMP_WARNING, "BugcheckCode is 0x%" PRIx32 " but"
                 " nt!KiBugcheckData says 0x%" PRIx32, df->bugcheck_code,
