@@ -15,7 +15,9 @@ speed).  The pause is the time from QMP's STOP event to RESUME (an
 ordinary dump resumes at the end: its pause is the whole dump), the total
 from STOP to DUMP_COMPLETED; both from QEMU's own event timestamps.
 Extra host memory: the live dump's peak of page copies (its
-dump_live_finish trace event) and the growth of QEMU's peak RSS.
+dump_live_finish trace event) and the growth of QEMU's peak RSS over the
+VM's dumps; "protect": how long write-protecting guest RAM took, the
+part of the pause that grows with the guest (dump_live_start).
 Reported: median and maximum pause, median total, live against ours.
 """
 
@@ -34,6 +36,7 @@ import qemu  # noqa: E402
 FINISH_RE = re.compile(r"(\d+) pages copied before the dump reached them,"
                        r" at most (\d+) bytes of copies at once; (\d+) guest"
                        r" writes waited")
+START_RE = re.compile(r"write-protected \d+ bytes of guest RAM in (\d+) us")
 MiB = 1 << 20
 
 
@@ -50,7 +53,8 @@ def peak_rss_kb(pid):
 
 
 def one_dump(vm, path, live):
-    """(pause s, total s, peak copy bytes or None) of one detached dump."""
+    """(pause s, total s, peak copy bytes or None, write-protect s or
+    None) of one detached dump."""
     vm.qmp.events.clear()
     extra = {"live": True} if live else None
     _, ev = vm.dump(path, detach=True, extra=extra, timeout=1200)
@@ -63,11 +67,13 @@ def one_dump(vm, path, live):
     resume = [resume] + [e for e in vm.qmp.events if e["event"] == "RESUME"]
     if len(stop) != 1 or len(resume) != 1:
         raise RuntimeError(f"events {[e['event'] for e in vm.qmp.events]}")
-    peak = None
+    peak = protect = None
     if live:
         m = FINISH_RE.findall(vm.stderr())
         peak = int(m[-1][1]) if m else None
-    return ts(resume[0]) - ts(stop[0]), ts(ev) - ts(stop[0]), peak
+        m = START_RE.findall(vm.stderr())
+        protect = int(m[-1]) / 1e6 if m else None
+    return ts(resume[0]) - ts(stop[0]), ts(ev) - ts(stop[0]), peak, protect
 
 
 def busy_region(mem_mb):
@@ -87,7 +93,7 @@ def case(args, binary, mem_mb, busy, kinds, work):
         append += f" busy=1,{base:#x},{size:#x}"
     vm = qemu.VM(binary, os.path.join(args.guest, "windmp-guest64.elf"),
                  append, workdir=work, accel=args.accel, mem_mb=mem_mb,
-                 extra_args=["-trace", "dump_live_finish"]
+                 extra_args=["-trace", "dump_live_*"]
                  if "live" in kinds else [])
     rows = {}
     try:
@@ -128,7 +134,7 @@ def main():
           f" STOP/RESUME/DUMP_COMPLETED events")
     print(f"{'guest':>7} {'load':>5} {'dump':>13} {'pause med':>10}"
           f" {'pause max':>10} {'total med':>10} {'vs ours':>8}"
-          f" {'copies':>9} {'RSS +':>9}")
+          f" {'copies':>9} {'RSS +':>9} {'protect':>9}")
     for mem_mb in (int(m) for m in args.mem_mb.split(",")):
         with tempfile.TemporaryDirectory(dir=base) as work:
             for busy in (False, True):
@@ -142,18 +148,21 @@ def main():
                               ["ordinary", "live"], work)
                 res["ours ordinary"] = (r["ordinary"], rss)
                 res["ours live"] = (r["live"], rss)
-                ref = statistics.median(t for _, t, _ in r["ordinary"])
+                ref = statistics.median(t for _, t, _, _ in r["ordinary"])
                 for name, (runs, rss) in res.items():
-                    pauses = [p for p, _, _ in runs]
-                    total = statistics.median(t for _, t, _ in runs)
-                    peaks = [c for _, _, c in runs if c is not None]
+                    pauses = [p for p, _, _, _ in runs]
+                    total = statistics.median(t for _, t, _, _ in runs)
+                    peaks = [c for _, _, c, _ in runs if c is not None]
+                    prot = [w for _, _, _, w in runs if w is not None]
                     copies = (f"{max(peaks) / MiB:.0f} MiB" if peaks
                               else "-")
                     print(f"{mem_mb // 1024:>5}G {load:>6} {name:>13}"
                           f" {fmt_s(statistics.median(pauses)):>10}"
                           f" {fmt_s(max(pauses)):>10} {fmt_s(total):>10}"
                           f" {total / ref:>7.2f}x {copies:>9}"
-                          f" {rss / MiB:>6.0f} MiB", flush=True)
+                          f" {rss / MiB:>6.0f} MiB"
+                          f" {fmt_s(statistics.median(prot)) if prot else '-':>9}",
+                          flush=True)
 
 
 if __name__ == "__main__":

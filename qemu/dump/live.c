@@ -39,6 +39,12 @@
 /* Guest RAM is copied out in pieces of at most this much */
 #define LIVE_CHUNK      (4 * MiB)
 
+/*
+ * A guest that writes page after page (zeroing, copying) would trap on
+ * each: once it traps on two in a row, the next fault copies this many
+ */
+#define LIVE_AHEAD      16
+
 typedef struct LiveRAM {
     hwaddr start;
     hwaddr end;
@@ -77,6 +83,8 @@ struct DumpLive {
     uint64_t peak_bytes;
     uint64_t copied_pages;
     uint64_t stalls;
+    /* the last page a fault copied or released */
+    uint8_t *last_fault;
     /* the fault thread is gone, or the dump is over: protect no more */
     bool stopping;
     bool broken;
@@ -251,8 +259,11 @@ static void unprotect_all(DumpLive *dl)
     }
 }
 
-/* Copy the page at @pa of @r before the guest changes it; lock held */
-static void save_page(DumpLive *dl, LiveRAM *r, hwaddr pa)
+/*
+ * Copy the page at @pa of @r before the guest changes it, waiting for
+ * room in the budget if @wait; lock held.  Can the page be unprotected?
+ */
+static bool save_page(DumpLive *dl, LiveRAM *r, hwaddr pa, bool wait)
 {
     size_t i = (pa - r->start) / dl->psize;
     bool stalled = false;
@@ -260,10 +271,13 @@ static void save_page(DumpLive *dl, LiveRAM *r, hwaddr pa)
 
     for (;;) {
         if (dl->stopping || !test_bit(i, r->pending)) {
-            return;
+            return true;
         }
         if (dl->copy_bytes + dl->psize <= dl->budget) {
             break;
+        }
+        if (!wait) {
+            return false;
         }
         if (!stalled) {
             stalled = true;
@@ -281,11 +295,14 @@ static void save_page(DumpLive *dl, LiveRAM *r, hwaddr pa)
     dl->copy_bytes += dl->psize;
     dl->peak_bytes = MAX(dl->peak_bytes, dl->copy_bytes);
     dl->copied_pages++;
+    return true;
 }
 
 static void fault(DumpLive *dl, uint64_t addr)
 {
     uint8_t *page = (uint8_t *)(uintptr_t)(addr & ~(uint64_t)(dl->psize - 1));
+    LiveRAM *seq = NULL;
+    uint64_t n = 1;
     guint i;
 
     qemu_mutex_lock(&dl->lock);
@@ -293,11 +310,21 @@ static void fault(DumpLive *dl, uint64_t addr)
         LiveRAM *r = &g_array_index(dl->ram, LiveRAM, i);
 
         if (page >= r->host && page < r->host + (r->end - r->start)) {
-            save_page(dl, r, r->start + (page - r->host));
+            save_page(dl, r, r->start + (page - r->host), true);
+            seq = r;
         }
     }
+    if (seq && !dl->aliased && page == dl->last_fault + dl->psize) {
+        while (n < LIVE_AHEAD &&
+               page + n * dl->psize < seq->host + (seq->end - seq->start) &&
+               save_page(dl, seq, seq->start + (page - seq->host) +
+                         n * dl->psize, false)) {
+            n++;
+        }
+    }
+    dl->last_fault = page + (n - 1) * dl->psize;
     if (!dl->stopping) {
-        unprotect(dl, page, dl->psize);
+        unprotect(dl, page, n * dl->psize);
     }
     qemu_mutex_unlock(&dl->lock);
 }
@@ -348,6 +375,7 @@ static void *fault_thread(void *opaque)
 bool dump_live_start(DumpLive *dl, Error **errp)
 {
     uint64_t features, ioctls, bytes = 0;
+    int64_t t0 = g_get_monotonic_time();
     bool unpopulated;
     guint i;
 
@@ -419,7 +447,7 @@ bool dump_live_start(DumpLive *dl, Error **errp)
     qemu_thread_create(&dl->thread, "dump_live", fault_thread, dl,
                        QEMU_THREAD_JOINABLE);
     dl->thread_started = true;
-    trace_dump_live_start(bytes, unpopulated);
+    trace_dump_live_start(bytes, g_get_monotonic_time() - t0, unpopulated);
     return true;
 }
 
