@@ -40,10 +40,13 @@
 #define LIVE_CHUNK      (4 * MiB)
 
 /*
- * A guest that writes page after page (zeroing, copying) would trap on
- * each: once it traps on two in a row, the next fault copies this many
+ * Unprotecting part of a transparent huge page splits it into small
+ * pages for good, and write-protecting small pages takes a lot longer
+ * (the next live dump's pause); so the dump unprotects whole ones where
+ * it can, and a guest that writes block after block (zeroing, copying)
+ * gets each block copied at its first fault.
  */
-#define LIVE_AHEAD      16
+#define LIVE_HUGE       (2 * MiB)
 
 typedef struct LiveRAM {
     hwaddr start;
@@ -83,7 +86,7 @@ struct DumpLive {
     uint64_t peak_bytes;
     uint64_t copied_pages;
     uint64_t stalls;
-    /* the last page a fault copied or released */
+    /* the last page the guest wrote to */
     uint8_t *last_fault;
     /* the fault thread is gone, or the dump is over: protect no more */
     bool stopping;
@@ -298,14 +301,35 @@ static bool save_page(DumpLive *dl, LiveRAM *r, hwaddr pa, bool wait)
     return true;
 }
 
+/*
+ * Copy every page of the huge page at @blk in @r that the dump still
+ * wants, if the budget allows without waiting.  Can it be unprotected?
+ */
+static bool save_block(DumpLive *dl, LiveRAM *r, uint8_t *blk)
+{
+    uint64_t off;
+
+    if (blk < r->host || blk + LIVE_HUGE > r->host + (r->end - r->start)) {
+        return false;
+    }
+    for (off = 0; off < LIVE_HUGE; off += dl->psize) {
+        if (!save_page(dl, r, r->start + (blk - r->host) + off, false)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void fault(DumpLive *dl, uint64_t addr)
 {
     uint8_t *page = (uint8_t *)(uintptr_t)(addr & ~(uint64_t)(dl->psize - 1));
+    uint8_t *blk = QEMU_ALIGN_PTR_DOWN(page, LIVE_HUGE);
+    uint8_t *last;
     LiveRAM *seq = NULL;
-    uint64_t n = 1;
     guint i;
 
     qemu_mutex_lock(&dl->lock);
+    last = QEMU_ALIGN_PTR_DOWN(dl->last_fault, LIVE_HUGE);
     for (i = 0; i < dl->ram->len; i++) {
         LiveRAM *r = &g_array_index(dl->ram, LiveRAM, i);
 
@@ -314,17 +338,15 @@ static void fault(DumpLive *dl, uint64_t addr)
             seq = r;
         }
     }
-    if (seq && !dl->aliased && page == dl->last_fault + dl->psize) {
-        while (n < LIVE_AHEAD &&
-               page + n * dl->psize < seq->host + (seq->end - seq->start) &&
-               save_page(dl, seq, seq->start + (page - seq->host) +
-                         n * dl->psize, false)) {
-            n++;
-        }
-    }
-    dl->last_fault = page + (n - 1) * dl->psize;
-    if (!dl->stopping) {
-        unprotect(dl, page, n * dl->psize);
+    dl->last_fault = page;
+    if (dl->stopping) {
+        /* everything is unprotected already */
+    } else if (seq && !dl->aliased && last &&
+               (blk == last || blk == last + LIVE_HUGE) &&
+               save_block(dl, seq, blk)) {
+        unprotect(dl, blk, LIVE_HUGE);
+    } else {
+        unprotect(dl, page, dl->psize);
     }
     qemu_mutex_unlock(&dl->lock);
 }
@@ -467,6 +489,7 @@ const void *dump_live_map(DumpLive *dl, hwaddr pa, uint64_t *len)
     LiveRAM *r;
     size_t first, end, i, next;
     const void *ptr = NULL;
+    uint8_t *host;
 
     qemu_mutex_lock(&dl->lock);
     r = ram_find(dl, pa);
@@ -475,6 +498,12 @@ const void *dump_live_map(DumpLive *dl, hwaddr pa, uint64_t *len)
         goto out;
     }
     *len = MIN(MIN(*len, r->end - pa), LIVE_CHUNK);
+    /* end on a huge page boundary, so as not to split the huge page */
+    host = r->host + (pa - r->start);
+    if (QEMU_ALIGN_PTR_DOWN(host + *len, LIVE_HUGE) > host &&
+        pa + *len < r->end) {
+        *len = QEMU_ALIGN_PTR_DOWN(host + *len, LIVE_HUGE) - host;
+    }
     first = (pa - r->start) / dl->psize;
     end = first + *len / dl->psize;
     if (end == first) {
