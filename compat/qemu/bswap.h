@@ -39,6 +39,12 @@ static inline uint64_t ldq_le_p(const void *p)
     return le64_to_cpu(v);
 }
 
+static inline void stw_le_p(void *p, uint16_t v)
+{
+    v = cpu_to_le16(v);
+    memcpy(p, &v, sizeof(v));
+}
+
 static inline void stl_le_p(void *p, uint32_t v)
 {
     v = cpu_to_le32(v);

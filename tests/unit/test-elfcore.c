@@ -293,6 +293,32 @@ static void test_la57(void)
     case_free(c);
 }
 
+/*
+ * The offsets elfcore.c reads the "QEMU" note with are the ones the
+ * tests' notes are written with, so a round trip cannot catch a slip in
+ * them: check them by number against QEMU's layout
+ * (target/i386/arch_dump.c: RAX, RBX, RCX, RDX, RSI, RDI, RSP, RBP and
+ * R8-R15 from 0x8; CS, DS, ES, FS, GS and SS from 0x98, 24 bytes each).
+ */
+static void test_qemu_note_layout(void)
+{
+    /* WinDumpCpu.regs[]: RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8-R15 */
+    static const size_t regs[16] = {
+        0x08, 0x18, 0x20, 0x10, 0x38, 0x40, 0x28, 0x30,
+        0x48, 0x50, 0x58, 0x60, 0x68, 0x70, 0x78, 0x80,
+    };
+    /* WinDumpCpu.sel[]: ES, CS, SS, DS, FS, GS */
+    static const size_t segs[6] = { 0xc8, 0x98, 0x110, 0xb0, 0xe0, 0xf8 };
+    unsigned k;
+
+    for (k = 0; k < 16; k++) {
+        g_assert_cmphex(elf_qemu_reg_offsets[k], ==, regs[k]);
+    }
+    for (k = 0; k < 6; k++) {
+        g_assert_cmphex(elf_qemu_seg_offsets[k], ==, segs[k]);
+    }
+}
+
 /* A core not written by QEMU: registers from NT_PRSTATUS alone */
 static void test_prstatus_only(void)
 {
@@ -791,6 +817,7 @@ int main(int argc, char **argv)
     g_test_add_func("/elfcore/good/x86-elf32", test_good_x86_elf32);
     g_test_add_func("/elfcore/good/x86-elf64", test_good_x86_elf64);
     g_test_add_func("/elfcore/good/la57", test_la57);
+    g_test_add_func("/elfcore/good/qemu-note-layout", test_qemu_note_layout);
     g_test_add_func("/elfcore/cpus/prstatus-only", test_prstatus_only);
     g_test_add_func("/elfcore/cpus/elf32-prstatus-only",
                     test_elf32_prstatus_only);

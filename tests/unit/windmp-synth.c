@@ -1,8 +1,10 @@
 /*
  * Synthetic Windows guests for the tests and fuzz targets of windmp
  *
- * The layout follows qemu/tests/unit/test-windmp.c, made small (128 KiB
- * of RAM or less) so that fuzz inputs built from it stay fast.
+ * The page tables and the Windows structures are built as for QEMU's
+ * test-windmp.c, by qemu/tests/unit/windmp-synth-mem.c; the layout here
+ * is small (128 KiB of RAM or less) so that fuzz inputs built from it
+ * stay fast.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -14,17 +16,10 @@
 #include "windmp-synth.h"
 
 #define MiB                 (1ull << 20)
-#define PTE_P               0x1ull
-#define PTE_RW              0x2ull
-#define PTE_PS              0x80ull
-#define ADDR_MASK           0x000ffffffffff000ull
-
-#define PAGE_FILL64         0x4547415045474150ull
 
 void synth_put16(void *p, uint16_t v)
 {
-    v = cpu_to_le16(v);
-    memcpy(p, &v, 2);
+    stw_le_p(p, v);
 }
 
 void synth_put32(void *p, uint32_t v)
@@ -59,11 +54,7 @@ uint64_t synth_ld64(const SynthGuest *sg, uint64_t pa)
 
 void synth_put_ptr(SynthGuest *sg, uint64_t pa, uint64_t va)
 {
-    if (sg->x64) {
-        synth_st64(sg, pa, va);
-    } else {
-        synth_st32(sg, pa, va);
-    }
+    synth_win_put_ptr(&sg->mem, sg->x64, pa, va);
 }
 
 uint64_t synth_va(const SynthGuest *sg, uint64_t pa)
@@ -105,135 +96,41 @@ static void cpus_init(SynthGuest *sg)
     }
 }
 
-/* The CONTEXT Windows saves for @c (what a .dmp reader expects) */
-static void build_context(const SynthGuest *sg, const WinDumpCpu *c,
-                          uint8_t *out)
-{
-    if (sg->x64) {
-        WinContext64 x;
-
-        memset(&x, 0, sizeof(x));
-        x.ContextFlags = cpu_to_le32(WIN_CTX64_FULL | WIN_CTX_SEG);
-        x.MxCsr = cpu_to_le32(c->fx.MxCsr);
-        x.FltSave.MxCsr = x.MxCsr;
-        x.FltSave.ControlWord = cpu_to_le16(c->fx.ControlWord);
-        x.SegEs = cpu_to_le16(c->sel[0]);
-        x.SegCs = cpu_to_le16(c->sel[1]);
-        x.SegSs = cpu_to_le16(c->sel[2]);
-        x.SegDs = cpu_to_le16(c->sel[3]);
-        x.SegFs = cpu_to_le16(c->sel[4]);
-        x.SegGs = cpu_to_le16(c->sel[5]);
-        x.EFlags = cpu_to_le32(c->rflags);
-        x.Rax = cpu_to_le64(c->regs[0]);
-        x.Rcx = cpu_to_le64(c->regs[1]);
-        x.Rdx = cpu_to_le64(c->regs[2]);
-        x.Rbx = cpu_to_le64(c->regs[3]);
-        x.Rsp = cpu_to_le64(c->regs[4]);
-        x.Rbp = cpu_to_le64(c->regs[5]);
-        x.Rsi = cpu_to_le64(c->regs[6]);
-        x.Rdi = cpu_to_le64(c->regs[7]);
-        x.R8 = cpu_to_le64(c->regs[8]);
-        x.R15 = cpu_to_le64(c->regs[15]);
-        x.Rip = cpu_to_le64(c->rip);
-        memcpy(out, &x, sizeof(x));
-    } else {
-        WinContext32 x;
-
-        memset(&x, 0, sizeof(x));
-        x.ContextFlags = cpu_to_le32(WIN_CTX32_FULL);
-        x.Eax = cpu_to_le32(c->regs[0]);
-        x.Ecx = cpu_to_le32(c->regs[1]);
-        x.Esp = cpu_to_le32(c->regs[4]);
-        x.Edi = cpu_to_le32(c->regs[7]);
-        x.Eip = cpu_to_le32(c->rip);
-        x.EFlags = cpu_to_le32(c->rflags);
-        x.SegCs = cpu_to_le32(c->sel[1]);
-        memcpy(out, &x, sizeof(x));
-    }
-}
-
 void synth_store_contexts(SynthGuest *sg)
 {
     unsigned i;
 
     for (i = 0; i < sg->nr_cpus; i++) {
-        build_context(sg, &sg->cpus[i],
-                      ram_ptr(sg, SYNTH_CTX_PA(i),
-                              sg->x64 ? sizeof(WinContext64) :
-                                        sizeof(WinContext32)));
+        synth_win_context(sg->x64, &sg->cpus[i],
+                          ram_ptr(sg, SYNTH_CTX_PA(i),
+                                  sg->x64 ? sizeof(WinContext64) :
+                                            sizeof(WinContext32)));
     }
-}
-
-/* A KDBG field: a pointer, sign-extended on 32-bit kernels */
-static void put_kdbg(SynthGuest *sg, unsigned off, uint64_t va)
-{
-    synth_st64(sg, SYNTH_KDBG_PA + off,
-               sg->x64 ? va : (uint64_t)(int64_t)(int32_t)va);
-}
-
-static void hdr_put32(SynthGuest *sg, size_t off, uint32_t v)
-{
-    g_assert_cmpuint(off + 4, <=, sizeof(sg->hdr));
-    stl_le_p((uint8_t *)&sg->hdr + off, v);
-}
-
-static void hdr_put64(SynthGuest *sg, size_t off, uint64_t v)
-{
-    g_assert_cmpuint(off + 8, <=, sizeof(sg->hdr));
-    stq_le_p((uint8_t *)&sg->hdr + off, v);
 }
 
 void synth_set_runs(SynthGuest *sg)
 {
-    size_t blk = sg->x64 ? offsetof(WinDumpHeader64, PhysicalMemoryBlock) :
-                           offsetof(WinDumpHeader32, PhysicalMemoryBlock);
-    unsigned i;
-
-    sg->pages = 0;
-    for (i = 0; i < sg->nr_runs; i++) {
-        sg->pages += sg->runs[i][1];
-        if (sg->x64) {
-            hdr_put64(sg, blk + 0x10 + 16 * i, sg->runs[i][0]);
-            hdr_put64(sg, blk + 0x18 + 16 * i, sg->runs[i][1]);
-        } else {
-            hdr_put32(sg, blk + 0x08 + 8 * i, sg->runs[i][0]);
-            hdr_put32(sg, blk + 0x0c + 8 * i, sg->runs[i][1]);
-        }
-    }
-    hdr_put32(sg, blk, sg->nr_runs);
+    sg->pages = synth_win_hdr_set_runs(&sg->hdr, sg->x64, sg->runs,
+                                       sg->nr_runs);
     if (sg->x64) {
-        hdr_put64(sg, blk + 0x08, sg->pages);
         sg->hdr.x64.RequiredDumpSpace =
             cpu_to_le64(sg->hdr_size + sg->pages * SYNTH_PAGE);
     } else {
-        hdr_put32(sg, blk + 0x04, sg->pages);
         sg->hdr.x32.RequiredDumpSpace =
             cpu_to_le64(sg->hdr_size + sg->pages * SYNTH_PAGE);
     }
 }
 
+/* The header as a crashed Windows leaves it: what a .dmp starts with */
 static void build_header(SynthGuest *sg)
 {
-    size_t i;
-
-    /* "PAGE" wherever Windows sets nothing */
-    for (i = 0; i < sizeof(sg->hdr); i += 4) {
-        hdr_put32(sg, i, WIN_DUMP_PAGE_FILL);
-    }
-    memcpy(sg->hdr.Signature, "PAGE", 4);
-    memcpy(sg->hdr.ValidDump, sg->x64 ? "DU64" : "DUMP", 4);
+    synth_win_header(&sg->hdr, sg->paging, sg->dtb, sg->nr_cpus,
+                     synth_va(sg, SYNTH_KDBG_PA));
     if (sg->x64) {
         WinDumpHeader64 *h = &sg->hdr.x64;
 
-        h->MajorVersion = cpu_to_le32(0xf);
-        h->MinorVersion = cpu_to_le32(19041);
-        h->DirectoryTableBase = cpu_to_le64(sg->dtb);
-        h->MachineImageType = cpu_to_le32(WIN_DUMP_MACHINE_AMD64);
-        h->NumberProcessors = cpu_to_le32(sg->nr_cpus);
         h->BugcheckCode = cpu_to_le32(SYNTH_BUG_CODE);
         h->unused0 = 0;
-        h->BugcheckParameter1 = cpu_to_le64(PAGE_FILL64);
-        h->KdDebuggerDataBlock = cpu_to_le64(synth_va(sg, SYNTH_KDBG_PA));
         h->PhysicalMemoryBlock.unused = 0;
         h->DumpType = cpu_to_le32(WIN_DUMP_TYPE_FULL);
         h->unused1 = 0;
@@ -241,20 +138,13 @@ static void build_header(SynthGuest *sg)
     } else {
         WinDumpHeader32 *h = &sg->hdr.x32;
 
-        h->MajorVersion = cpu_to_le32(0xf);
-        h->MinorVersion = cpu_to_le32(7601);
-        h->DirectoryTableBase = cpu_to_le32(sg->dtb);
-        h->MachineImageType = cpu_to_le32(WIN_DUMP_MACHINE_I386);
-        h->NumberProcessors = cpu_to_le32(sg->nr_cpus);
         h->BugcheckCode = cpu_to_le32(SYNTH_BUG_CODE);
-        h->PaeEnabled = sg->paging == WIN_DUMP_PAGING_PAE;
-        h->KdDebuggerDataBlock = cpu_to_le32(synth_va(sg, SYNTH_KDBG_PA));
         h->DumpType = cpu_to_le32(WIN_DUMP_TYPE_FULL);
         h->SystemTime = cpu_to_le64(0x01da000000000000ull);
     }
-    build_context(sg, &sg->cpus[0],
-                  sg->x64 ? sg->hdr.x64.ContextRecord :
-                            sg->hdr.x32.ContextRecord);
+    synth_win_context(sg->x64, &sg->cpus[0],
+                      sg->x64 ? sg->hdr.x64.ContextRecord :
+                                sg->hdr.x32.ContextRecord);
 
     sg->runs[0][0] = 0;
     sg->runs[0][1] = SYNTH_HOLE_PFN;
@@ -267,6 +157,8 @@ static void build_header(SynthGuest *sg)
 void synth_init(SynthGuest *sg, WinDumpPaging paging, bool large,
                 uint64_t ram_size, unsigned nr_cpus)
 {
+    SynthWinKdbg kdbg;
+    uint8_t bug[40];
     uint64_t pa, i;
 
     g_assert_cmpuint(ram_size, >=, SYNTH_MIN_RAM);
@@ -309,29 +201,18 @@ void synth_init(SynthGuest *sg, WinDumpPaging paging, bool large,
         }
     }
 
-    /* KiBugcheckData: the code and four parameters */
-    memset(ram_ptr(sg, SYNTH_BUG_PA, 40), 0, 40);
-    synth_st32(sg, SYNTH_BUG_PA, SYNTH_BUG_CODE);
-    for (i = 0; i < 4; i++) {
-        if (sg->x64) {
-            synth_st64(sg, SYNTH_BUG_PA + 8 + 8 * i,
-                       0xfffff80011110000ull + i);
-        } else {
-            synth_st32(sg, SYNTH_BUG_PA + 4 + 4 * i, 0x81110000u + i);
-        }
-    }
+    /* KiBugcheckData: the code and four parameters, then zeros */
+    memset(ram_ptr(sg, SYNTH_BUG_PA, sizeof(bug)), 0, sizeof(bug));
+    synth_win_bugcheck(&sg->mem, sg->x64, SYNTH_BUG_PA, SYNTH_BUG_CODE, bug);
 
-    memset(ram_ptr(sg, SYNTH_KDBG_PA, KDBG_MIN_SIZE), 0, KDBG_MIN_SIZE);
-    memcpy(ram_ptr(sg, SYNTH_KDBG_PA + KDBG_OWNER_TAG_OFFSET64, 4),
-           "KDBG", 4);
-    synth_st32(sg, SYNTH_KDBG_PA + KDBG_SIZE_OFFSET64, KDBG_MIN_SIZE);
-    put_kdbg(sg, KDBG_KI_BUGCHECK_DATA_OFFSET64, synth_va(sg, SYNTH_BUG_PA));
-    put_kdbg(sg, KDBG_MM_PFN_DATABASE_OFFSET64,
-             sg->x64 ? 0xfffff8000abcd000ull : 0x8055a000ull);
-    put_kdbg(sg, KDBG_KI_PROCESSOR_BLOCK_OFFSET64,
-             synth_va(sg, SYNTH_KPB_PA));
-    synth_st32(sg, SYNTH_KDBG_PA + KDBG_OFFSET_PRCB_CONTEXT_OFFSET64,
-               SYNTH_CTX_OFF);
+    /* a KDBG with nothing but the fields the core reads */
+    kdbg = (SynthWinKdbg) {
+        .bugcheck_va = synth_va(sg, SYNTH_BUG_PA),
+        .pfn_va = sg->x64 ? 0xfffff8000abcd000ull : 0x8055a000ull,
+        .kpb_va = synth_va(sg, SYNTH_KPB_PA), .prcb_context = SYNTH_CTX_OFF,
+        .size = KDBG_MIN_SIZE,
+    };
+    synth_win_kdbg(&sg->mem, sg->x64, SYNTH_KDBG_PA, &kdbg);
 
     for (i = 0; i < nr_cpus; i++) {
         synth_put_ptr(sg, SYNTH_KPB_PA + (sg->x64 ? 8 : 4) * i,
@@ -350,15 +231,7 @@ void synth_free(SynthGuest *sg)
 
 uint8_t *synth_note(const SynthGuest *sg, size_t *size)
 {
-    uint8_t *note = g_malloc0(VMCOREINFO_ELF_NOTE_HDR_SIZE + sg->hdr_size);
-
-    stl_le_p(note, 11);
-    stl_le_p(note + 4, sg->hdr_size);
-    stl_le_p(note + 8, 0);
-    memcpy(note + 12, "VMCOREINFO", 11);
-    memcpy(note + VMCOREINFO_ELF_NOTE_HDR_SIZE, &sg->hdr, sg->hdr_size);
-    *size = VMCOREINFO_ELF_NOTE_HDR_SIZE + sg->hdr_size;
-    return note;
+    return synth_win_note(&sg->hdr, sg->hdr_size, size);
 }
 
 /* The guest's RAM as windmp reads a file's: through its one adapter */
@@ -478,36 +351,21 @@ static void put_seg(uint8_t *d, size_t off, uint16_t sel)
     synth_put64(d + off + offsetof(ElfQemuSegment, base), 0x1000ull * sel);
 }
 
+/* The "QEMU" note of vCPU @i, laid out as elfcore.c reads it */
 static void qemu_note_desc(const WinDumpCpu *c, unsigned i, uint8_t *d)
 {
-    static const size_t reg_off[16] = {
-        offsetof(ElfQemuCpuState, rax), offsetof(ElfQemuCpuState, rcx),
-        offsetof(ElfQemuCpuState, rdx), offsetof(ElfQemuCpuState, rbx),
-        offsetof(ElfQemuCpuState, rsp), offsetof(ElfQemuCpuState, rbp),
-        offsetof(ElfQemuCpuState, rsi), offsetof(ElfQemuCpuState, rdi),
-        offsetof(ElfQemuCpuState, r8), offsetof(ElfQemuCpuState, r9),
-        offsetof(ElfQemuCpuState, r10), offsetof(ElfQemuCpuState, r11),
-        offsetof(ElfQemuCpuState, r12), offsetof(ElfQemuCpuState, r13),
-        offsetof(ElfQemuCpuState, r14), offsetof(ElfQemuCpuState, r15),
-    };
-    /* ES, CS, SS, DS, FS, GS */
-    static const size_t seg_off[6] = {
-        offsetof(ElfQemuCpuState, es), offsetof(ElfQemuCpuState, cs),
-        offsetof(ElfQemuCpuState, ss), offsetof(ElfQemuCpuState, ds),
-        offsetof(ElfQemuCpuState, fs), offsetof(ElfQemuCpuState, gs),
-    };
     unsigned k;
 
     memset(d, 0, sizeof(ElfQemuCpuState));
     synth_put32(d, 1);
     synth_put32(d + 4, sizeof(ElfQemuCpuState));
     for (k = 0; k < 16; k++) {
-        synth_put64(d + reg_off[k], c->regs[k]);
+        synth_put64(d + elf_qemu_reg_offsets[k], c->regs[k]);
     }
     synth_put64(d + offsetof(ElfQemuCpuState, rip), c->rip);
     synth_put64(d + offsetof(ElfQemuCpuState, rflags), c->rflags);
     for (k = 0; k < 6; k++) {
-        put_seg(d, seg_off[k], c->sel[k]);
+        put_seg(d, elf_qemu_seg_offsets[k], c->sel[k]);
     }
     put_seg(d, offsetof(ElfQemuCpuState, tr), 0x40);
     for (k = 0; k < 5; k++) {

@@ -61,33 +61,34 @@ static uint64_t field_ld(const uint8_t *p, size_t off, size_t size)
     }
 }
 
+const size_t elf_qemu_reg_offsets[16] = {
+    offsetof(ElfQemuCpuState, rax), offsetof(ElfQemuCpuState, rcx),
+    offsetof(ElfQemuCpuState, rdx), offsetof(ElfQemuCpuState, rbx),
+    offsetof(ElfQemuCpuState, rsp), offsetof(ElfQemuCpuState, rbp),
+    offsetof(ElfQemuCpuState, rsi), offsetof(ElfQemuCpuState, rdi),
+    offsetof(ElfQemuCpuState, r8), offsetof(ElfQemuCpuState, r9),
+    offsetof(ElfQemuCpuState, r10), offsetof(ElfQemuCpuState, r11),
+    offsetof(ElfQemuCpuState, r12), offsetof(ElfQemuCpuState, r13),
+    offsetof(ElfQemuCpuState, r14), offsetof(ElfQemuCpuState, r15),
+};
+
+const size_t elf_qemu_seg_offsets[6] = {
+    offsetof(ElfQemuCpuState, es), offsetof(ElfQemuCpuState, cs),
+    offsetof(ElfQemuCpuState, ss), offsetof(ElfQemuCpuState, ds),
+    offsetof(ElfQemuCpuState, fs), offsetof(ElfQemuCpuState, gs),
+};
+
 static void cpu_from_qemu_note(ElfCoreCpu *c, const uint8_t *d, uint32_t size)
 {
-    static const size_t reg_off[16] = {
-        offsetof(ElfQemuCpuState, rax), offsetof(ElfQemuCpuState, rcx),
-        offsetof(ElfQemuCpuState, rdx), offsetof(ElfQemuCpuState, rbx),
-        offsetof(ElfQemuCpuState, rsp), offsetof(ElfQemuCpuState, rbp),
-        offsetof(ElfQemuCpuState, rsi), offsetof(ElfQemuCpuState, rdi),
-        offsetof(ElfQemuCpuState, r8), offsetof(ElfQemuCpuState, r9),
-        offsetof(ElfQemuCpuState, r10), offsetof(ElfQemuCpuState, r11),
-        offsetof(ElfQemuCpuState, r12), offsetof(ElfQemuCpuState, r13),
-        offsetof(ElfQemuCpuState, r14), offsetof(ElfQemuCpuState, r15),
-    };
-    /* ES, CS, SS, DS, FS, GS as WinDumpCpu orders them */
-    static const size_t seg_off[6] = {
-        offsetof(ElfQemuCpuState, es), offsetof(ElfQemuCpuState, cs),
-        offsetof(ElfQemuCpuState, ss), offsetof(ElfQemuCpuState, ds),
-        offsetof(ElfQemuCpuState, fs), offsetof(ElfQemuCpuState, gs),
-    };
     int i;
 
     for (i = 0; i < 16; i++) {
-        c->regs.regs[i] = ldq_le_p(d + reg_off[i]);
+        c->regs.regs[i] = ldq_le_p(d + elf_qemu_reg_offsets[i]);
     }
     c->regs.rip = ldq_le_p(d + offsetof(ElfQemuCpuState, rip));
     c->regs.rflags = ldq_le_p(d + offsetof(ElfQemuCpuState, rflags));
     for (i = 0; i < 6; i++) {
-        c->regs.sel[i] = ldl_le_p(d + seg_off[i] +
+        c->regs.sel[i] = ldl_le_p(d + elf_qemu_seg_offsets[i] +
                                   offsetof(ElfQemuSegment, selector));
     }
     for (i = 0; i < 5; i++) {

@@ -51,6 +51,14 @@ QEMU_BUILD_BUG_ON(sizeof(ElfQemuCpuState) != 0x1b8);
 /* version 1 as QEMU 1.x wrote it, before kernel_gs_base */
 #define ELF_QEMU_CPU_STATE_MIN_SIZE offsetof(ElfQemuCpuState, kernel_gs_base)
 
+/*
+ * Where ElfQemuCpuState holds WinDumpCpu's regs[] (RAX, RCX, RDX, RBX,
+ * RSP, RBP, RSI, RDI, R8-R15) and the ElfQemuSegment of each of its sel[]
+ * (ES, CS, SS, DS, FS, GS): the reader and the tests' writer share them.
+ */
+extern const size_t elf_qemu_reg_offsets[16];
+extern const size_t elf_qemu_seg_offsets[6];
+
 /* One PT_LOAD: guest-physical [pa, pa + filesz) at file offset @offset */
 typedef struct ElfCoreSegment {
     uint64_t pa;

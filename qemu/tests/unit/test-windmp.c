@@ -55,7 +55,7 @@
 #define PFN_VA32        0x8055a000ull
 #define BUG_CODE        0xd1u
 
-#define PAGE_FILL64     0x4547415045474150ull
+#define PAGE_FILL64     SYNTH_WIN_PAGE_FILL64
 
 /* ---- warnings ---- */
 
@@ -177,22 +177,9 @@ static const WinDumpGuestOps fake_ops = {
     .warn = warn_collect,
 };
 
-static void fill_random(uint8_t *p, uint64_t len, uint64_t seed)
-{
-    uint64_t x = seed | 1, i;
-
-    for (i = 0; i < len; i += 8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        stq_le_p(p + i, x);
-    }
-}
-
 static void st16(Guest *gu, uint64_t pa, uint16_t v)
 {
-    v = cpu_to_le16(v);
-    memcpy(guest_ptr(gu, pa, 2), &v, 2);
+    stw_le_p(guest_ptr(gu, pa, 2), v);
 }
 
 static void st32(Guest *gu, uint64_t pa, uint32_t v)
@@ -252,65 +239,37 @@ typedef struct Fixture {
     uint32_t suite_mask;
 } Fixture;
 
-static uint64_t sext32(uint64_t v)
-{
-    return (uint64_t)(int64_t)(int32_t)v;
-}
-
+/* The Windows structures, as synth_win_*() builds them for every test */
 static void put_ptr(Fixture *f, uint64_t pa, uint64_t va)
 {
-    if (f->x64) {
-        st64(&f->gu, pa, va);
-    } else {
-        st32(&f->gu, pa, va);
-    }
+    synth_win_put_ptr(&f->gu.mem, f->x64, pa, va);
 }
 
-/* A KDBG field: a pointer, sign-extended on 32-bit kernels */
 static void put_kdbg(Fixture *f, uint64_t kdbg_pa, unsigned off, uint64_t va)
 {
-    st64(&f->gu, kdbg_pa + off, f->x64 ? va : sext32(va));
+    synth_win_put_kdbg(&f->gu.mem, f->x64, kdbg_pa, off, va);
 }
 
+/* A KDBG whose unused bytes are random: only its fields may matter */
 static void write_kdbg(Fixture *f, uint64_t pa)
 {
-    Guest *gu = &f->gu;
+    SynthWinKdbg k = {
+        .bugcheck_va = f->bug_va, .pfn_va = f->x64 ? PFN_VA64 : PFN_VA32,
+        .kpb_va = f->kpb_va, .prcb_context = CTX_OFF,
+        .size = f->x64 ? 0x368 : KDBG_MIN_SIZE, .fill_seed = pa,
+    };
 
-    fill_random(guest_ptr(gu, pa, KDBG_MIN_SIZE), KDBG_MIN_SIZE, pa);
-    memcpy(guest_ptr(gu, pa + KDBG_OWNER_TAG_OFFSET, 4), "KDBG", 4);
-    st32(gu, pa + KDBG_SIZE_OFFSET64, f->x64 ? 0x368 : KDBG_MIN_SIZE);
-    put_kdbg(f, pa, KDBG_KI_BUGCHECK_DATA_OFFSET, f->bug_va);
-    put_kdbg(f, pa, KDBG_MM_PFN_DATABASE_OFFSET, f->x64 ? PFN_VA64 : PFN_VA32);
-    put_kdbg(f, pa, KDBG_KI_PROCESSOR_BLOCK_OFFSET, f->kpb_va);
-    st16(gu, pa + KDBG_OFFSET_PRCB_CONTEXT_OFFSET, CTX_OFF);
+    synth_win_kdbg(&f->gu.mem, f->x64, pa, &k);
 }
 
 static void write_bugcheck(Fixture *f, uint32_t code)
 {
-    unsigned i, n = f->x64 ? 40 : 20;
-
-    memset(f->bug, 0, sizeof(f->bug));
-    stl_le_p(f->bug, code);
-    for (i = 0; i < 4; i++) {
-        if (f->x64) {
-            stq_le_p(f->bug + 8 + 8 * i, 0xfffff80011110000ull + i);
-        } else {
-            stl_le_p(f->bug + 4 + 4 * i, 0x81110000u + i);
-        }
-    }
-    memcpy(guest_ptr(&f->gu, BUG_PA, n), f->bug, n);
+    synth_win_bugcheck(&f->gu.mem, f->x64, BUG_PA, code, f->bug);
 }
 
 static void hdr_put32(Fixture *f, size_t off, uint32_t v)
 {
-    g_assert_cmpuint(off + 4, <=, sizeof(f->hdr));
-    stl_le_p((uint8_t *)&f->hdr + off, v);
-}
-
-static void hdr_put64(Fixture *f, size_t off, uint64_t v)
-{
-    g_assert_cmpuint(off + 8, <=, sizeof(f->hdr));
-    stq_le_p((uint8_t *)&f->hdr + off, v);
+    synth_win_hdr_put32(&f->hdr, off, v);
 }
 
 static uint32_t hdr_get32(const WinDump *wd, size_t off)
@@ -321,27 +280,7 @@ static uint32_t hdr_get32(const WinDump *wd, size_t off)
 /* Write f->runs into the header, by raw offsets (past Run[] too) */
 static void hdr_set_runs(Fixture *f)
 {
-    size_t blk = f->x64 ? offsetof(WinDumpHeader64, PhysicalMemoryBlock) :
-                          offsetof(WinDumpHeader32, PhysicalMemoryBlock);
-    unsigned i;
-
-    f->pages = 0;
-    for (i = 0; i < f->nr_runs; i++) {
-        f->pages += f->runs[i][1];
-        if (f->x64) {
-            hdr_put64(f, blk + 0x10 + 16 * i, f->runs[i][0]);
-            hdr_put64(f, blk + 0x18 + 16 * i, f->runs[i][1]);
-        } else {
-            hdr_put32(f, blk + 0x08 + 8 * i, f->runs[i][0]);
-            hdr_put32(f, blk + 0x0c + 8 * i, f->runs[i][1]);
-        }
-    }
-    hdr_put32(f, blk, f->nr_runs);
-    if (f->x64) {
-        hdr_put64(f, blk + 0x08, f->pages);
-    } else {
-        hdr_put32(f, blk + 0x04, f->pages);
-    }
+    f->pages = synth_win_hdr_set_runs(&f->hdr, f->x64, f->runs, f->nr_runs);
 }
 
 static void set_run(Fixture *f, unsigned i, uint64_t base, uint64_t count)
@@ -352,28 +291,17 @@ static void set_run(Fixture *f, unsigned i, uint64_t base, uint64_t count)
 
 static void hdr_set_nr_cpus(Fixture *f, uint32_t n)
 {
-    hdr_put32(f, f->x64 ? offsetof(WinDumpHeader64, NumberProcessors) :
-                          offsetof(WinDumpHeader32, NumberProcessors), n);
+    synth_win_hdr_set_nr_cpus(&f->hdr, f->x64, n);
 }
 
 static void hdr_set_kdbg(Fixture *f, uint64_t kdbg, uint64_t param1)
 {
-    if (f->x64) {
-        f->hdr.x64.KdDebuggerDataBlock = cpu_to_le64(kdbg);
-        f->hdr.x64.BugcheckParameter1 = cpu_to_le64(param1);
-    } else {
-        f->hdr.x32.KdDebuggerDataBlock = cpu_to_le32(kdbg);
-        f->hdr.x32.BugcheckParameter1 = cpu_to_le32(param1);
-    }
+    synth_win_hdr_set_kdbg(&f->hdr, f->x64, kdbg, param1);
 }
 
 static void hdr_set_dtb(Fixture *f, uint64_t dtb)
 {
-    if (f->x64) {
-        f->hdr.x64.DirectoryTableBase = cpu_to_le64(dtb);
-    } else {
-        f->hdr.x32.DirectoryTableBase = cpu_to_le32(dtb);
-    }
+    synth_win_hdr_set_dtb(&f->hdr, f->x64, dtb);
 }
 
 static void cpus_init(Guest *gu)
@@ -408,11 +336,11 @@ static void cpus_init(Guest *gu)
 static void guest_init(Guest *gu, bool high, unsigned nr_cpus)
 {
     gu->low = g_malloc0(RAM_SIZE);
-    fill_random(gu->low, RAM_SIZE, 0x9e3779b97f4a7c15ull);
+    synth_mem_fill_random(gu->low, RAM_SIZE, 0x9e3779b97f4a7c15ull);
     gu->ram[0] = (WinDumpRange) { 0, RAM_SIZE };
     if (high) {
         gu->high = g_malloc0(HIGH_SIZE);
-        fill_random(gu->high, HIGH_SIZE, 0xc2b2ae3d27d4eb4full);
+        synth_mem_fill_random(gu->high, HIGH_SIZE, 0xc2b2ae3d27d4eb4full);
         gu->ram[1] = (WinDumpRange) { HIGH_BASE, HIGH_BASE + HIGH_SIZE };
     }
     cpus_init(gu);
@@ -436,11 +364,7 @@ static void fixture_map(Fixture *f, uint64_t va, uint64_t pa, uint64_t size)
 static void write_kusd(Fixture *f, uint32_t low, uint32_t high1,
                        uint32_t high2, uint32_t type, uint32_t suite)
 {
-    st32(&f->gu, KUSD_PA + 0x8, low);
-    st32(&f->gu, KUSD_PA + 0xc, high1);
-    st32(&f->gu, KUSD_PA + 0x10, high2);
-    st32(&f->gu, KUSD_PA + 0x264, type);
-    st32(&f->gu, KUSD_PA + 0x2d0, suite);
+    synth_win_kusd(&f->gu.mem, KUSD_PA, low, high1, high2, type, suite);
 }
 
 /* Point KPRCB[i].Context at @va, a context living in @c0 (+ @c1) */
@@ -570,28 +494,7 @@ static Fixture *fixture_new(WinDumpPaging paging, unsigned nr_cpus, bool high)
     f->gu.cuts[f->gu.nr_cuts++] = f->ctx[0][0].pa;
 
     /* the header: "PAGE" wherever Windows sets nothing */
-    for (i = 0; i < sizeof(f->hdr); i += 4) {
-        hdr_put32(f, i, WIN_DUMP_PAGE_FILL);
-    }
-    memcpy(f->hdr.Signature, "PAGE", 4);
-    memcpy(f->hdr.ValidDump, f->x64 ? "DU64" : "DUMP", 4);
-    if (f->x64) {
-        WinDumpHeader64 *h = &f->hdr.x64;
-
-        h->MajorVersion = cpu_to_le32(0xf);
-        h->MinorVersion = cpu_to_le32(19041);
-        h->MachineImageType = cpu_to_le32(WIN_DUMP_MACHINE_AMD64);
-    } else {
-        WinDumpHeader32 *h = &f->hdr.x32;
-
-        h->MajorVersion = cpu_to_le32(0xf);
-        h->MinorVersion = cpu_to_le32(7601);
-        h->MachineImageType = cpu_to_le32(WIN_DUMP_MACHINE_I386);
-        h->PaeEnabled = paging == WIN_DUMP_PAGING_PAE;
-    }
-    hdr_set_dtb(f, f->dtb);
-    hdr_set_nr_cpus(f, nr_cpus);
-    hdr_set_kdbg(f, f->kdbg_va, f->x64 ? PAGE_FILL64 : WIN_DUMP_PAGE_FILL);
+    synth_win_header(&f->hdr, paging, f->dtb, nr_cpus, f->kdbg_va);
 
     /* two runs with a hole at 10 MiB, and one above 4 GiB */
     set_run(f, 0, 0, 0xa00);
@@ -627,23 +530,10 @@ static void fixture_free(Fixture *f)
     g_free(f);
 }
 
-static uint8_t *make_note(const void *hdr, uint32_t descsz, size_t *size)
-{
-    uint8_t *note = g_malloc0(VMCOREINFO_ELF_NOTE_HDR_SIZE + descsz);
-
-    stl_le_p(note, 11);
-    stl_le_p(note + 4, descsz);
-    stl_le_p(note + 8, 0);
-    memcpy(note + 12, "VMCOREINFO", 11);
-    memcpy(note + VMCOREINFO_ELF_NOTE_HDR_SIZE, hdr, descsz);
-    *size = VMCOREINFO_ELF_NOTE_HDR_SIZE + descsz;
-    return note;
-}
-
 static bool prepare(Fixture *f, const WinDumpOptions *opts, Error **errp)
 {
     size_t size;
-    g_autofree uint8_t *note = make_note(&f->hdr, f->hdr_size, &size);
+    g_autofree uint8_t *note = synth_win_note(&f->hdr, f->hdr_size, &size);
 
     snapshot(f);
     f->prepared = windmp_prepare(&f->wd, &f->gu.g, note, size, opts, errp);
@@ -1490,7 +1380,7 @@ static void test_bugcheck_unmapped(gconstpointer data)
 
 static uint8_t *good_note(Fixture *f, size_t *size)
 {
-    return make_note(&f->hdr, f->hdr_size, size);
+    return synth_win_note(&f->hdr, f->hdr_size, size);
 }
 
 static void note_fails(Fixture *f, const uint8_t *note, size_t size,
