@@ -41,14 +41,6 @@ sys.path.insert(0, os.path.join(top, "tests", "e2e"))
 import qemu  # noqa: E402
 
 
-def peak_rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def anon_kb(pid):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -113,7 +105,7 @@ class Dumper:
     def dump(self, measure=True):
         """One dump; returns the size of its file."""
         out = os.path.join(self.work, f"{self.label}.dmp")
-        before = peak_rss_kb(self.vm.proc.pid)
+        before = qemu.peak_rss_kb(self.vm.proc.pid)
         c0 = cpu_s(self.vm.proc.pid)
         t0 = time.monotonic()
         res = self.vm.hmp(f"dump-guest-memory -w {out}", timeout=3600)
@@ -124,7 +116,7 @@ class Dumper:
         size = os.path.getsize(out)
         if measure:
             self.row.rss = max(self.row.rss,
-                               peak_rss_kb(self.vm.proc.pid) - before)
+                               qemu.peak_rss_kb(self.vm.proc.pid) - before)
             self.row.measure(out, t, cpu)
         else:
             os.unlink(out)

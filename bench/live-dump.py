@@ -44,14 +44,6 @@ def ts(e):
     return e["timestamp"]["seconds"] + e["timestamp"]["microseconds"] / 1e6
 
 
-def peak_rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return 0
-
-
 def one_dump(vm, path, live):
     """(pause s, total s, peak copy bytes or None, write-protect s or
     None) of one detached dump."""
@@ -98,13 +90,13 @@ def case(args, binary, mem_mb, busy, kinds, work):
     rows = {}
     try:
         vm.wait_ready(timeout=3600)
-        rss0 = peak_rss_kb(vm.proc.pid)
+        rss0 = qemu.peak_rss_kb(vm.proc.pid)
         path = os.path.join(work, "bench.dmp")
         for kind in kinds:
             one_dump(vm, path, kind == "live")      # warm-up
             rows[kind] = [one_dump(vm, path, kind == "live")
                           for _ in range(args.runs)]
-        rss = (peak_rss_kb(vm.proc.pid) - rss0) * 1024
+        rss = (qemu.peak_rss_kb(vm.proc.pid) - rss0) * 1024
     finally:
         vm.kill()
     return rows, rss
@@ -148,6 +140,8 @@ def main():
                               ["ordinary", "live"], work)
                 res["ours ordinary"] = (r["ordinary"], rss)
                 res["ours live"] = (r["live"], rss)
+                size = (f"{mem_mb // 1024}G" if mem_mb % 1024 == 0
+                        else f"{mem_mb}M")
                 ref = statistics.median(t for _, t, _, _ in r["ordinary"])
                 for name, (runs, rss) in res.items():
                     pauses = [p for p, _, _, _ in runs]
@@ -156,7 +150,7 @@ def main():
                     prot = [w for _, _, _, w in runs if w is not None]
                     copies = (f"{max(peaks) / MiB:.0f} MiB" if peaks
                               else "-")
-                    print(f"{mem_mb // 1024:>5}G {load:>6} {name:>13}"
+                    print(f"{size:>6} {load:>6} {name:>13}"
                           f" {fmt_s(statistics.median(pauses)):>10}"
                           f" {fmt_s(max(pauses)):>10} {fmt_s(total):>10}"
                           f" {total / ref:>7.2f}x {copies:>9}"

@@ -393,6 +393,15 @@ class VM:
         self.kill()
 
 
+def peak_rss_kb(pid):
+    """The peak resident set of process pid (VmHWM), in KiB."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
 def _int(v):
     return int(v, 0)
 
